@@ -80,9 +80,19 @@ $(ASAN_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -c -o $@ $<
 
-$(ASAN_BUILD)/tests/unit/%: tests/unit/%.c $(ASAN_LIBS_A)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -O1 $(SAN) -o $@ $< $(ASAN_LIBS_A) $(LIBS) -lcunit
+# A unit test links only its own folder's library and those below it, so a
+# folder under construction never breaks another folder's tests.
+UT_DEPS_util := util
+UT_DEPS_iscsi := iscsi util
+UT_DEPS_vol := vol util
+UT_DEPS_iscsi-tgt := iscsi-tgt vol iscsi util
+ut_libs = $(foreach d,$(UT_DEPS_$(1)),$(ASAN_BUILD)/lib$(d).a)
+define ut_rule
+$(ASAN_BUILD)/tests/unit/$(1)/%: tests/unit/$(1)/%.c $(call ut_libs,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_ALL) -O1 $$(SAN) -o $$@ $$< $(call ut_libs,$(1)) $$(LIBS) -lcunit
+endef
+$(foreach d,$(LIB_DIRS),$(eval $(call ut_rule,$(d))))
 
 unit: $(UNIT_BINS)
 	@./tests/unit/run.sh $(UNIT_BINS)

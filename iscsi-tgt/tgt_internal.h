@@ -86,6 +86,7 @@ enum tgt_dir {
 struct tgt_task {
 	/* input, set by the connection */
 	struct tgt_conn *conn;
+	struct tgt_target *target; /* the session's target (REPORT LUNS) */
 	struct tgt_lu *lu;   /* NULL when the addressed LUN does not exist */
 	struct tgt_itl *itl; /* NULL iff lu is NULL */
 	uint64_t lun;	     /* the LUN as addressed */
@@ -129,7 +130,12 @@ struct tgt_task {
 	uint32_t burst_received; /* bytes of the current solicited burst */
 	uint32_t unsol_expected; /* immediate + unsolicited data-out bytes still to come */
 	uint32_t flags;
+	uint16_t gen;		 /* bumped on each reuse: stale TTTs are detected */
+	uint16_t index;		 /* in conn->tasks */
 	unsigned txpdus_pending; /* Data-In / response PDUs not yet written */
+	uint8_t cdb_lun[8];	 /* LUN field of the command, echoed in R2Ts */
+	uint8_t rsp_data[2 + TGT_SENSE_MAX]; /* SenseLength + sense, the Response data */
+	struct tgt_task *next_free;
 	TAILQ_ENTRY(tgt_task) link;
 };
 
@@ -174,3 +180,203 @@ void tgt_task_invalid_field(struct tgt_task *t, uint16_t byte, int bit);
 void tgt_task_errno(struct tgt_task *t, int err);
 
 #endif /* VMENGINE_TGT_INTERNAL_H */
+
+/* ==== connection, session and service (conn.c, login.c, session.c, tgt.c) ==== */
+
+struct tgt_session;
+
+/* Per reactor: what the reactor's connections share. Reactor thread only. */
+struct tgt_worker {
+	struct tgt *tgt;
+	struct util_reactor *reactor;
+	struct vol_chan *chan;
+	struct util_tick *tick;
+	TAILQ_HEAD(, tgt_conn) conns;
+	unsigned nconns;
+};
+
+struct tgt_portal {
+	struct tgt *tgt;
+	int fd;
+	char addr[64]; /* as configured, for SendTargets: "127.0.0.1:3260" */
+};
+
+struct tgt {
+	struct tgt_config cfg;
+	struct tgt_worker *workers;
+	unsigned nworkers;
+	atomic_uint next_worker;
+	atomic_uint nconns; /* live connections over all reactors */
+	atomic_bool stopping;
+
+	pthread_rwlock_t targets_lock; /* targets: read on login, written by the control thread */
+	TAILQ_HEAD(, tgt_target) targets;
+
+	pthread_mutex_t sess_lock; /* sessions, next_tsih */
+	TAILQ_HEAD(, tgt_session) sessions;
+	uint16_t next_tsih;
+
+	struct tgt_portal portals[8];
+	unsigned nportals;
+	pthread_mutex_t stop_lock; /* with stop_cond: tgt_shutdown() waits for nconns == 0 */
+	pthread_cond_t stop_cond;
+};
+
+/* A session; with MaxConnections=1 it lives on its connection's reactor. */
+struct tgt_session {
+	struct tgt *tgt;
+	struct tgt_target *target; /* NULL for discovery sessions */
+	struct tgt_conn *conn;	   /* its connection; under tgt->sess_lock for other threads */
+	bool discovery;
+	uint8_t isid[6];
+	uint16_t tsih;
+	struct iscsi_params params;
+	uint32_t exp_cmdsn;
+	uint32_t max_cmdsn;
+	struct tgt_itl itl; /* LUN 0 */
+	TAILQ_ENTRY(tgt_session) link; /* on tgt->sessions, under tgt->sess_lock */
+};
+
+enum tgt_conn_state {
+	CONN_LOGIN,
+	CONN_FULL_FEATURE,
+	CONN_LOGOUT,  /* Logout received: no new commands */
+	CONN_CLOSING, /* socket dead or closing: waiting for I/O in flight */
+};
+
+/* A PDU to send, from the connection's pool. */
+struct tgt_txbuf {
+	struct iscsi_txpdu pdu;
+	struct tgt_task *task; /* task whose buffer the data points into, or NULL */
+	void *own;	       /* pooled buffer to release after sending, or NULL */
+	uint32_t own_len;
+	uint8_t small[ISCSI_BHS_LEN]; /* data of small PDUs (a Reject's copy of the header) */
+	struct tgt_txbuf *next_free;
+};
+
+struct tgt_login;
+
+struct tgt_conn {
+	struct tgt *tgt;
+	struct tgt_worker *w;
+	int fd;
+	char peer[64];
+	char local[64]; /* local address:port the initiator connected to */
+	enum tgt_conn_state state;
+	struct iscsi_rx rx;
+	struct iscsi_tx tx;
+	bool want_out;	     /* EPOLLOUT armed */
+	bool in_rx;	     /* inside the receive loop: responses are flushed at its end */
+	bool free_scheduled; /* conn_free() is queued on the reactor */
+	struct tgt_session *sess;
+	struct tgt_login *login; /* during login only */
+	uint16_t cid;
+	uint32_t statsn;
+	uint64_t login_deadline_ms;
+	uint64_t last_rx_ms;
+	uint64_t nop_sent_ms; /* 0: no ping outstanding */
+	uint32_t nop_ttt;
+
+	/* receive buffer for non-SCSI data segments (login, text, NOP-Out) */
+	uint8_t *rxbuf;
+	uint32_t rxbuf_len;
+
+	/* tasks: a fixed array; TTT = index + 1 (| generation << 16) */
+	struct tgt_task *tasks;
+	unsigned ntasks;
+	struct tgt_task *task_free;
+	unsigned tasks_busy;		/* allocated tasks */
+	TAILQ_HEAD(, tgt_task) active;	/* received, not yet answered */
+	TAILQ_HEAD(, tgt_task) waiting; /* CmdSN ahead of ExpCmdSN */
+	struct tgt_txbuf *txfree;
+	void *txchunks[64];
+	unsigned ntxchunks;
+	unsigned scsi_inflight; /* tasks inside the SCSI layer */
+
+	/* text negotiation continuing over several PDUs (SendTargets) */
+	struct iscsi_text text_rsp;
+	uint32_t text_sent;
+	uint32_t text_ttt;
+	struct iscsi_text text_req; /* request data with the C bit set so far */
+
+	struct tgt_task *rx_task; /* task of the PDU being received (between header and data) */
+	/* one task management function at a time waits for aborted tasks to finish */
+	bool tmf_active;
+	uint8_t tmf_function;
+	uint8_t tmf_lun[8];
+	uint32_t tmf_itt;
+	unsigned tmf_wait; /* aborted tasks still inside the SCSI layer */
+	bool logout_pending; /* Logout received, response after tasks drain */
+	uint32_t logout_itt;
+	TAILQ_ENTRY(tgt_conn) link; /* on w->conns */
+};
+
+/* task flags */
+#define TASK_F_IMMEDIATE   0x01
+#define TASK_F_PREPARED	   0x02 /* prepare said go on */
+#define TASK_F_EXECUTING   0x04 /* inside the SCSI layer */
+#define TASK_F_SCSI_DONE   0x08
+#define TASK_F_ABORTED	   0x10 /* no response may be sent */
+#define TASK_F_UNSOL_DONE  0x20 /* the unsolicited part of the data-out is complete */
+#define TASK_F_WAITING	   0x40 /* on conn->waiting */
+#define TASK_F_RSP_QUEUED  0x80
+#define TASK_F_TMF_WAITER  0x100 /* a TMF response waits for this task */
+#define TASK_F_ORDERED	   0x200 /* CmdSN reached: may be delivered to the SCSI layer */
+#define TASK_F_INUSE	   0x400 /* allocated */
+#define TASK_F_UNSOL_MORE  0x800 /* unsolicited Data-Out PDUs follow the command */
+
+/* conn.c */
+void tgt_conn_start(struct tgt_worker *w, int fd);
+void tgt_conn_close(struct tgt_conn *c, const char *why);
+struct tgt_txbuf *tgt_txbuf_get(struct tgt_conn *c);
+void tgt_conn_send(struct tgt_conn *c, struct tgt_txbuf *tb);
+/*
+ * Fill StatSN, ExpCmdSN and MaxCmdSN (bytes 24..35 of every target BHS that
+ * has them). \p status: the PDU carries status, so StatSN advances.
+ */
+void tgt_conn_fill_sn(struct tgt_conn *c, void *bhs, bool status);
+void tgt_conn_reject(struct tgt_conn *c, const struct iscsi_pdu *pdu, uint8_t reason);
+void tgt_conn_tick(struct tgt_conn *c, uint64_t now_ms);
+/* A task left the SCSI layer on a closing connection: free it when it was the last. */
+void tgt_conn_task_left(struct tgt_conn *c);
+/* Called when a PDU's CmdSN was accepted: ExpCmdSN moved, maybe run waiting commands. */
+void tgt_conn_cmdsn_advanced(struct tgt_conn *c);
+/* CmdSN check of a non-immediate request: 0 in order, 1 ahead (in window), -1 outside. */
+int tgt_conn_cmdsn_check(struct tgt_conn *c, uint32_t cmdsn, bool immediate);
+
+/* login.c */
+int tgt_login_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+void tgt_login_free(struct tgt_conn *c);
+
+/* cmd.c: SCSI Command, Data-Out, R2T, Data-In, SCSI Response, tasks */
+int tgt_cmd_tasks_init(struct tgt_conn *c);
+void tgt_cmd_tasks_free(struct tgt_conn *c);
+int tgt_cmd_data_dst(struct tgt_conn *c, struct iscsi_pdu *pdu, void **dst);
+int tgt_cmd_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+int tgt_data_out_dst(struct tgt_conn *c, struct iscsi_pdu *pdu, void **dst);
+int tgt_data_out_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+void tgt_task_start(struct tgt_task *t); /* CmdSN in order: go */
+void tgt_task_release(struct tgt_task *t);
+/* One of the task's PDUs has been written (or dropped). */
+void tgt_task_tx_done(struct tgt_task *t);
+struct tgt_task *tgt_task_by_itt(struct tgt_conn *c, uint32_t itt);
+
+/* misc.c: NOP, Logout, Text, TMF */
+int tgt_nop_out_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+int tgt_logout_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+void tgt_logout_maybe_respond(struct tgt_conn *c);
+int tgt_text_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
+void tgt_tmf_task_finished(struct tgt_task *t);
+void tgt_nop_ping(struct tgt_conn *c);
+
+/* tgt.c: targets and sessions */
+struct tgt_target *tgt_target_find(struct tgt *t, const char *iqn); /* under targets_lock (read) */
+int tgt_session_register(struct tgt_session *s);
+void tgt_session_unregister(struct tgt_session *s);
+/* Drop every other session of (initiator name, ISID, target) (reinstatement, RFC 7143 6.3.5). */
+void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news);
+/* Connection count bookkeeping for tgt_shutdown(). */
+void tgt_conn_gone(struct tgt *t);
+/* Append "TargetName=...\0TargetAddress=...\0" for SendTargets. */
+int tgt_sendtargets(struct tgt *t, struct tgt_conn *c, const char *which, struct iscsi_text *out);

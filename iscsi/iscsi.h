@@ -147,6 +147,7 @@ struct iscsi_txpdu {
 	uint8_t ddigest[ISCSI_DIGEST_LEN];
 	const void *data; /* data segment, or NULL; the owner keeps it alive until done */
 	uint32_t data_len;
+	bool hd, dd;	       /* digests of this PDU: set by iscsi_tx_queue() from the tx */
 	iscsi_tx_done_fn done; /* may be NULL */
 	void *done_arg;
 };
@@ -161,7 +162,9 @@ struct iscsi_tx {
 void iscsi_tx_init(struct iscsi_tx *tx);
 /*
  * Append \p tp. Sets the BHS DataSegmentLength from tp->data_len and
- * computes the digests negotiated on \p tx. Nothing is written yet.
+ * computes the digests negotiated on \p tx at this moment (so a Login
+ * Response queued before digests are switched on goes without them).
+ * Nothing is written yet.
  */
 void iscsi_tx_queue(struct iscsi_tx *tx, struct iscsi_txpdu *tp);
 /*
@@ -195,6 +198,9 @@ struct iscsi_kv {
  */
 int iscsi_text_parse(char *buf, size_t len, struct iscsi_kv *kv, size_t max, size_t *n);
 
+/* Value of \p key in \p kv (first occurrence), or NULL. */
+const char *iscsi_kv_get(const struct iscsi_kv *kv, size_t n, const char *key);
+
 /* A growing text data segment under construction. */
 struct iscsi_text {
 	char *buf;
@@ -204,6 +210,8 @@ struct iscsi_text {
 void iscsi_text_init(struct iscsi_text *t);
 void iscsi_text_free(struct iscsi_text *t);
 void iscsi_text_reset(struct iscsi_text *t); /* len = 0, keeps the memory */
+/* Append raw bytes (a received text segment). Returns 0 or -ENOMEM. */
+int iscsi_text_append_raw(struct iscsi_text *t, const void *data, size_t len);
 /* Append "key=value\0". Returns 0 or -ENOMEM. */
 int iscsi_text_add(struct iscsi_text *t, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

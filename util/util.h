@@ -22,6 +22,23 @@
 #include <sys/queue.h>
 #include <qb/qblog.h>
 
+/* glibc's <sys/queue.h> lacks the _SAFE iterators of the BSDs. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                                 \
+	for ((var) = TAILQ_FIRST(head); (var) && ((tvar) = TAILQ_NEXT(var, field), 1);            \
+	     (var) = (tvar))
+#endif
+#ifndef STAILQ_FOREACH_SAFE
+#define STAILQ_FOREACH_SAFE(var, head, field, tvar)                                                \
+	for ((var) = STAILQ_FIRST(head); (var) && ((tvar) = STAILQ_NEXT(var, field), 1);           \
+	     (var) = (tvar))
+#endif
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar)                                                  \
+	for ((var) = LIST_FIRST(head); (var) && ((tvar) = LIST_NEXT(var, field), 1);               \
+	     (var) = (tvar))
+#endif
+
 #define UTIL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define UTIL_MIN(a, b)	   ((a) < (b) ? (a) : (b))
 #define UTIL_MAX(a, b)	   ((a) > (b) ? (a) : (b))

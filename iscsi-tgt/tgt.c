@@ -1,0 +1,439 @@
+/*
+ * The target service: targets (one per volume), portals, the hand-off of
+ * accepted connections to reactors, the session table used for session
+ * reinstatement, and orderly shutdown.
+ */
+#define UTIL_LOG_TAG "tgt"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "iscsi-tgt/tgt_internal.h"
+
+void tgt_config_default(struct tgt_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->node_prefix, sizeof(cfg->node_prefix), "iqn.2026-11.org.vmengine");
+	cfg->max_recv_dsl = 262144;
+	cfg->max_burst = 1048576;
+	cfg->first_burst = 262144;
+	cfg->immediate_data = true;
+	cfg->initial_r2t = false;
+	cfg->max_outstanding_r2t = 1;
+	cfg->queue_depth = 128;
+	cfg->digest_crc32c = true;
+	cfg->digest_none = true;
+	cfg->nop_interval_s = 30;
+	cfg->nop_timeout_s = 30;
+	cfg->login_timeout_s = 15;
+	cfg->max_xfer_blocks = 16384;
+}
+
+static void worker_tick(void *arg)
+{
+	struct tgt_worker *w = arg;
+	uint64_t now = util_now_ms();
+	struct tgt_conn *c, *tmp;
+
+	TAILQ_FOREACH_SAFE(c, &w->conns, link, tmp)
+	tgt_conn_tick(c, now);
+}
+
+/* Runs on the worker's reactor once it starts: per-thread resources. */
+static void worker_init(void *arg)
+{
+	struct tgt_worker *w = arg;
+
+	w->chan = vol_chan_create(w->reactor);
+	if (!w->chan)
+		log_err("%s: no I/O channel; volumes cannot be served from this reactor",
+			util_reactor_name(w->reactor));
+	w->tick = util_reactor_tick_add(w->reactor, worker_tick, w);
+}
+
+struct tgt *tgt_create(const struct tgt_config *cfg, struct util_reactor **reactors,
+		       unsigned nreactors)
+{
+	struct tgt *t = calloc(1, sizeof(*t));
+
+	if (!t || nreactors == 0)
+		goto err;
+	t->cfg = *cfg;
+	t->workers = calloc(nreactors, sizeof(*t->workers));
+	if (!t->workers)
+		goto err;
+	t->nworkers = nreactors;
+	pthread_rwlock_init(&t->targets_lock, NULL);
+	pthread_mutex_init(&t->sess_lock, NULL);
+	pthread_mutex_init(&t->stop_lock, NULL);
+	pthread_cond_init(&t->stop_cond, NULL);
+	TAILQ_INIT(&t->targets);
+	TAILQ_INIT(&t->sessions);
+	t->next_tsih = 1;
+	for (unsigned i = 0; i < nreactors; i++) {
+		struct tgt_worker *w = &t->workers[i];
+		w->tgt = t;
+		w->reactor = reactors[i];
+		TAILQ_INIT(&w->conns);
+		if (util_reactor_send(w->reactor, worker_init, w) < 0)
+			goto err;
+	}
+	return t;
+err:
+	log_err("cannot create the target service: out of memory");
+	if (t)
+		free(t->workers);
+	free(t);
+	return NULL;
+}
+
+int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
+		   const struct iscsi_chap_cred *chap)
+{
+	struct tgt_target *tg = calloc(1, sizeof(*tg));
+	const uint8_t *id = vol_id(vol);
+
+	if (!tg)
+		return -ENOMEM;
+	if ((size_t)snprintf(tg->iqn, sizeof(tg->iqn), "%s:%s", t->cfg.node_prefix,
+			     vol_name(vol)) >= sizeof(tg->iqn)) {
+		free(tg);
+		log_err("target name for volume %s is longer than %d bytes", vol_name(vol),
+			ISCSI_NAME_MAX - 1);
+		return -ENAMETOOLONG;
+	}
+	snprintf(tg->alias, sizeof(tg->alias), "%s", alias ? alias : vol_name(vol));
+	if (chap)
+		tg->chap = *chap;
+	tg->lu.lun = 0;
+	tg->lu.vol = vol;
+	tg->lu.target = tg;
+	atomic_init(&tg->lu.wce, true);
+	atomic_init(&tg->lu.d_sense, false);
+	pthread_mutex_init(&tg->lu.lock, NULL);
+	LIST_INIT(&tg->lu.itls);
+	/* Unit serial number: the low half of the device identifier, in hex. */
+	for (int i = 0; i < 8; i++)
+		snprintf(tg->lu.serial + 2 * i, 3, "%02x", id[8 + i]);
+
+	pthread_rwlock_wrlock(&t->targets_lock);
+	if (tgt_target_find(t, tg->iqn)) {
+		pthread_rwlock_unlock(&t->targets_lock);
+		pthread_mutex_destroy(&tg->lu.lock);
+		free(tg);
+		return -EEXIST;
+	}
+	TAILQ_INSERT_TAIL(&t->targets, tg, link);
+	pthread_rwlock_unlock(&t->targets_lock);
+	log_info("target %s: volume %s, %llu bytes, %u-byte blocks%s", tg->iqn, vol_name(vol),
+		 (unsigned long long)vol_size(vol), vol_block_size(vol),
+		 tg->chap.user[0] ? (tg->chap.mutual_user[0] ? ", mutual CHAP" : ", CHAP") : "");
+	return 0;
+}
+
+struct tgt_target *tgt_target_find(struct tgt *t, const char *iqn)
+{
+	struct tgt_target *tg;
+
+	/* RFC 7143 4.2.7.1: iSCSI names compare case-insensitively as normalised. */
+	TAILQ_FOREACH(tg, &t->targets, link)
+	if (strcasecmp(tg->iqn, iqn) == 0)
+		return tg;
+	return NULL;
+}
+
+/* ---- portals ---- */
+
+struct handoff {
+	struct tgt_worker *w;
+	int fd;
+};
+
+static void handoff_run(void *arg)
+{
+	struct handoff *h = arg;
+
+	tgt_conn_start(h->w, h->fd);
+	free(h);
+}
+
+static void accept_cb(void *arg, uint32_t events)
+{
+	struct tgt_portal *p = arg;
+	struct tgt *t = p->tgt;
+
+	(void)events;
+	for (;;) {
+		int fd = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_ratelimited(LOG_WARNING, "accept on %s: %s", p->addr,
+						strerror(errno));
+			return;
+		}
+		if (atomic_load(&t->stopping)) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		unsigned i = atomic_fetch_add(&t->next_worker, 1) % t->nworkers;
+		struct tgt_worker *w = &t->workers[i];
+		atomic_fetch_add(&t->nconns, 1);
+		if (w->reactor == util_reactor_self()) {
+			tgt_conn_start(w, fd);
+			continue;
+		}
+		/* Control-path allocation: one per connection, not per I/O. */
+		struct handoff *h = malloc(sizeof(*h));
+		if (h) {
+			h->w = w;
+			h->fd = fd;
+		}
+		if (!h || util_reactor_send(w->reactor, handoff_run, h) < 0) {
+			free(h);
+			close(fd);
+			tgt_conn_gone(t);
+		}
+	}
+}
+
+static void portal_register(void *arg)
+{
+	struct tgt_portal *p = arg;
+
+	if (util_reactor_add_fd(util_reactor_self(), p->fd, EPOLLIN, accept_cb, p) < 0)
+		log_err("cannot watch portal %s", p->addr);
+}
+
+static void portal_unregister(void *arg)
+{
+	struct tgt_portal *p = arg;
+
+	util_reactor_del_fd(util_reactor_self(), p->fd);
+	close(p->fd);
+	p->fd = -1;
+}
+
+int tgt_portal_add(struct tgt *t, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1, rc;
+
+	if (t->nportals >= UTIL_ARRAY_SIZE(t->portals))
+		return -ENOSPC;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		sl = sizeof(*sin6);
+	} else {
+		log_err("portal address '%s' is not an IPv4 or IPv6 literal", addr);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		log_err("cannot listen on %s%s%s:%u: %s", ss.ss_family == AF_INET6 ? "[" : "", addr,
+			ss.ss_family == AF_INET6 ? "]" : "", port, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	struct tgt_portal *p = &t->portals[t->nportals];
+	p->fd = fd;
+	snprintf(p->addr, sizeof(p->addr), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", addr,
+		 port);
+	p->tgt = t;
+	t->nportals++;
+	/* Accepting runs on the first reactor; connections are spread from there. */
+	rc = util_reactor_send(t->workers[0].reactor, portal_register, p);
+	if (rc < 0)
+		return rc;
+	log_notice("listening on %s", p->addr);
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+int tgt_session_register(struct tgt_session *s)
+{
+	struct tgt *t = s->tgt;
+
+	pthread_mutex_lock(&t->sess_lock);
+	/* TSIH 0 is reserved for "new session" (RFC 7143 11.12.7). */
+	for (;;) {
+		uint16_t tsih = t->next_tsih++;
+		struct tgt_session *o;
+		bool used = false;
+		if (tsih == 0)
+			continue;
+		TAILQ_FOREACH(o, &t->sessions, link)
+		if (o->tsih == tsih)
+			used = true;
+		if (!used) {
+			s->tsih = tsih;
+			break;
+		}
+	}
+	TAILQ_INSERT_TAIL(&t->sessions, s, link);
+	pthread_mutex_unlock(&t->sess_lock);
+	return 0;
+}
+
+void tgt_session_unregister(struct tgt_session *s)
+{
+	struct tgt *t = s->tgt;
+
+	pthread_mutex_lock(&t->sess_lock);
+	if (s->tsih)
+		TAILQ_REMOVE(&t->sessions, s, link);
+	s->tsih = 0;
+	pthread_mutex_unlock(&t->sess_lock);
+}
+
+static void close_msg(void *arg)
+{
+	struct tgt_conn *c = arg;
+
+	tgt_conn_close(c, "session reinstated by a new login");
+}
+
+void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news)
+{
+	struct tgt_session *o;
+
+	pthread_mutex_lock(&t->sess_lock);
+	TAILQ_FOREACH(o, &t->sessions, link)
+	{
+		if (o == news || o->target != news->target ||
+		    memcmp(o->isid, news->isid, sizeof(o->isid)) != 0 ||
+		    strcasecmp(o->params.initiator_name, news->params.initiator_name) != 0 ||
+		    !o->conn)
+			continue;
+		/*
+		 * The old session's connection lives on its own reactor: ask
+		 * it to close there. At ERL 0 its tasks end with it.
+		 */
+		util_reactor_send(o->conn->w->reactor, close_msg, o->conn);
+	}
+	pthread_mutex_unlock(&t->sess_lock);
+}
+
+void tgt_conn_gone(struct tgt *t)
+{
+	pthread_mutex_lock(&t->stop_lock);
+	if (atomic_fetch_sub(&t->nconns, 1) == 1)
+		pthread_cond_broadcast(&t->stop_cond);
+	pthread_mutex_unlock(&t->stop_lock);
+}
+
+int tgt_sendtargets(struct tgt *t, struct tgt_conn *c, const char *which, struct iscsi_text *out)
+{
+	struct tgt_target *tg;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&t->targets_lock);
+	TAILQ_FOREACH(tg, &t->targets, link)
+	{
+		/*
+		 * RFC 7143 11.10.2/Appendix C: "All" lists every target (in
+		 * discovery sessions); a name lists that one; empty means the
+		 * session's own target.
+		 */
+		if (strcmp(which, "All") == 0) {
+			if (!c->sess->discovery)
+				continue;
+		} else if (which[0] == '\0') {
+			if (c->sess->target != tg)
+				continue;
+		} else if (strcasecmp(which, tg->iqn) != 0) {
+			continue;
+		}
+		rc = iscsi_text_add(out, "TargetName", "%s", tg->iqn);
+		if (!rc)
+			rc = iscsi_text_add(out, "TargetAddress", "%s,1", c->local);
+		if (rc)
+			break;
+	}
+	pthread_rwlock_unlock(&t->targets_lock);
+	return rc;
+}
+
+/* ---- shutdown ---- */
+
+static void worker_close_all(void *arg)
+{
+	struct tgt_worker *w = arg;
+	struct tgt_conn *c, *tmp;
+
+	TAILQ_FOREACH_SAFE(c, &w->conns, link, tmp)
+	tgt_conn_close(c, "engine shutting down");
+}
+
+static void worker_fini(void *arg)
+{
+	struct tgt_worker *w = arg;
+
+	if (w->tick)
+		util_reactor_tick_del(w->reactor, w->tick);
+	w->tick = NULL;
+	if (w->chan)
+		vol_chan_destroy(w->chan);
+	w->chan = NULL;
+}
+
+void tgt_shutdown(struct tgt *t)
+{
+	atomic_store(&t->stopping, true);
+	for (unsigned i = 0; i < t->nportals; i++)
+		util_reactor_send(t->workers[0].reactor, portal_unregister, &t->portals[i]);
+	for (unsigned i = 0; i < t->nworkers; i++)
+		util_reactor_send(t->workers[i].reactor, worker_close_all, &t->workers[i]);
+
+	/* Connections finish their I/O in flight, then go (bounded by the I/O itself). */
+	pthread_mutex_lock(&t->stop_lock);
+	while (atomic_load(&t->nconns) > 0)
+		pthread_cond_wait(&t->stop_cond, &t->stop_lock);
+	pthread_mutex_unlock(&t->stop_lock);
+
+	for (unsigned i = 0; i < t->nworkers; i++)
+		util_reactor_send(t->workers[i].reactor, worker_fini, &t->workers[i]);
+	log_info("target service stopped");
+}
+
+void tgt_destroy(struct tgt *t)
+{
+	struct tgt_target *tg;
+
+	if (!t)
+		return;
+	while ((tg = TAILQ_FIRST(&t->targets)) != NULL) {
+		TAILQ_REMOVE(&t->targets, tg, link);
+		pthread_mutex_destroy(&tg->lu.lock);
+		free(tg);
+	}
+	pthread_rwlock_destroy(&t->targets_lock);
+	pthread_mutex_destroy(&t->sess_lock);
+	pthread_mutex_destroy(&t->stop_lock);
+	pthread_cond_destroy(&t->stop_cond);
+	free(t->workers);
+	free(t);
+}
