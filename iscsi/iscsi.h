@@ -181,9 +181,9 @@ static inline bool iscsi_tx_empty(const struct iscsi_tx *tx)
 }
 
 /* ---- text keys (RFC 7143 6.1) ---- */
-#define ISCSI_KEY_MAX	 63   /* longest key name */
-#define ISCSI_VALUE_MAX	 8192 /* longest value accepted */
-#define ISCSI_TEXT_MAX_KV 256 /* pairs accepted in one request */
+#define ISCSI_KEY_MAX	  63   /* longest key name */
+#define ISCSI_VALUE_MAX	  8192 /* longest value accepted */
+#define ISCSI_TEXT_MAX_KV 256  /* pairs accepted in one request */
 
 struct iscsi_kv {
 	const char *key; /* NUL-terminated, points into the parsed buffer */
@@ -214,7 +214,7 @@ void iscsi_text_reset(struct iscsi_text *t); /* len = 0, keeps the memory */
 int iscsi_text_append_raw(struct iscsi_text *t, const void *data, size_t len);
 /* Append "key=value\0". Returns 0 or -ENOMEM. */
 int iscsi_text_add(struct iscsi_text *t, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- negotiation (RFC 7143 6.2, 13) ----
  * One table lists every login/operational key with its kind (list,
@@ -233,7 +233,7 @@ enum iscsi_auth {
 	ISCSI_AUTH_CHAP,
 };
 
-#define ISCSI_NAME_MAX 224 /* iSCSI names are at most 223 bytes (RFC 7143 4.2.7.1) */
+#define ISCSI_NAME_MAX	224 /* iSCSI names are at most 223 bytes (RFC 7143 4.2.7.1) */
 #define ISCSI_ALIAS_MAX 256
 
 /* The values in force for a session/connection (RFC defaults after init). */
@@ -331,10 +331,10 @@ static inline bool iscsi_negot_pending(const struct iscsi_negot *n)
 }
 
 /* ---- CHAP (RFC 1994 with MD5, RFC 7143 12.1.3) ---- */
-#define ISCSI_CHAP_MD5		  5
-#define ISCSI_CHAP_MD5_LEN	  16
-#define ISCSI_CHAP_CHALLENGE_LEN  16
-#define ISCSI_CHAP_SECRET_MAX	  256
+#define ISCSI_CHAP_MD5		 5
+#define ISCSI_CHAP_MD5_LEN	 16
+#define ISCSI_CHAP_CHALLENGE_LEN 16
+#define ISCSI_CHAP_SECRET_MAX	 256
 
 /* MD5(id || secret || challenge) into \p out. */
 void iscsi_chap_md5(uint8_t id, const void *secret, size_t secret_len, const void *challenge,

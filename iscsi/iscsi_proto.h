@@ -10,35 +10,35 @@
 
 #include <stdint.h>
 
-#define ISCSI_BHS_LEN	     48
-#define ISCSI_DIGEST_LEN     4
-#define ISCSI_DEFAULT_PORT   3260
-#define ISCSI_MAX_AHS_LEN    (255 * 4) /* TotalAHSLength is in 4-byte words */
-#define ISCSI_MAX_DSL	     0xffffff  /* 24-bit DataSegmentLength */
-#define ISCSI_RSVD_TAG	     0xffffffffu
-#define ISCSI_PAD(len)	     ((4 - ((len)&3)) & 3)
+#define ISCSI_BHS_LEN	   48
+#define ISCSI_DIGEST_LEN   4
+#define ISCSI_DEFAULT_PORT 3260
+#define ISCSI_MAX_AHS_LEN  (255 * 4) /* TotalAHSLength is in 4-byte words */
+#define ISCSI_MAX_DSL	   0xffffff  /* 24-bit DataSegmentLength */
+#define ISCSI_RSVD_TAG	   0xffffffffu
+#define ISCSI_PAD(len)	   ((4 - ((len)&3)) & 3)
 
 /* Opcodes (RFC 7143 11.2.1.2). Byte 0 also carries the I (immediate) bit. */
-#define ISCSI_OP_IMMEDIATE   0x40
-#define ISCSI_OP_MASK	     0x3f
-#define ISCSI_OP_NOP_OUT     0x00
-#define ISCSI_OP_SCSI_CMD    0x01
-#define ISCSI_OP_TMF_REQ     0x02
-#define ISCSI_OP_LOGIN_REQ   0x03
-#define ISCSI_OP_TEXT_REQ    0x04
-#define ISCSI_OP_DATA_OUT    0x05
-#define ISCSI_OP_LOGOUT_REQ  0x06
-#define ISCSI_OP_SNACK_REQ   0x10
-#define ISCSI_OP_NOP_IN	     0x20
-#define ISCSI_OP_SCSI_RSP    0x21
-#define ISCSI_OP_TMF_RSP     0x22
-#define ISCSI_OP_LOGIN_RSP   0x23
-#define ISCSI_OP_TEXT_RSP    0x24
-#define ISCSI_OP_DATA_IN     0x25
-#define ISCSI_OP_LOGOUT_RSP  0x26
-#define ISCSI_OP_R2T	     0x31
-#define ISCSI_OP_ASYNC_MSG   0x32
-#define ISCSI_OP_REJECT	     0x3f
+#define ISCSI_OP_IMMEDIATE  0x40
+#define ISCSI_OP_MASK	    0x3f
+#define ISCSI_OP_NOP_OUT    0x00
+#define ISCSI_OP_SCSI_CMD   0x01
+#define ISCSI_OP_TMF_REQ    0x02
+#define ISCSI_OP_LOGIN_REQ  0x03
+#define ISCSI_OP_TEXT_REQ   0x04
+#define ISCSI_OP_DATA_OUT   0x05
+#define ISCSI_OP_LOGOUT_REQ 0x06
+#define ISCSI_OP_SNACK_REQ  0x10
+#define ISCSI_OP_NOP_IN	    0x20
+#define ISCSI_OP_SCSI_RSP   0x21
+#define ISCSI_OP_TMF_RSP    0x22
+#define ISCSI_OP_LOGIN_RSP  0x23
+#define ISCSI_OP_TEXT_RSP   0x24
+#define ISCSI_OP_DATA_IN    0x25
+#define ISCSI_OP_LOGOUT_RSP 0x26
+#define ISCSI_OP_R2T	    0x31
+#define ISCSI_OP_ASYNC_MSG  0x32
+#define ISCSI_OP_REJECT	    0x3f
 
 /* The generic BHS (RFC 7143 11.2). */
 struct iscsi_bhs {
@@ -56,9 +56,9 @@ _Static_assert(sizeof(struct iscsi_bhs) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 #define ISCSI_FLAG_FINAL 0x80
 
 /* SCSI Command (11.3) */
-#define ISCSI_CMD_READ	       0x40
-#define ISCSI_CMD_WRITE	       0x20
-#define ISCSI_CMD_ATTR_MASK    0x07
+#define ISCSI_CMD_READ	    0x40
+#define ISCSI_CMD_WRITE	    0x20
+#define ISCSI_CMD_ATTR_MASK 0x07
 struct iscsi_bhs_scsi_cmd {
 	uint8_t opcode, flags, rsvd[2];
 	uint8_t total_ahs_len, dlength[3];
@@ -94,22 +94,22 @@ struct iscsi_bhs_scsi_rsp {
 _Static_assert(sizeof(struct iscsi_bhs_scsi_rsp) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 
 /* Task Management Function Request / Response (11.5, 11.6) */
-#define ISCSI_TMF_ABORT_TASK	      1
-#define ISCSI_TMF_ABORT_TASK_SET      2
-#define ISCSI_TMF_CLEAR_ACA	      3
-#define ISCSI_TMF_CLEAR_TASK_SET      4
-#define ISCSI_TMF_LUN_RESET	      5
-#define ISCSI_TMF_TARGET_WARM_RESET   6
-#define ISCSI_TMF_TARGET_COLD_RESET   7
-#define ISCSI_TMF_TASK_REASSIGN	      8
-#define ISCSI_TMF_RSP_COMPLETE	      0
-#define ISCSI_TMF_RSP_NO_TASK	      1
-#define ISCSI_TMF_RSP_NO_LUN	      2
-#define ISCSI_TMF_RSP_TASK_ALLEGIANT  3
-#define ISCSI_TMF_RSP_NO_REASSIGN     4
-#define ISCSI_TMF_RSP_NOT_SUPPORTED   5
-#define ISCSI_TMF_RSP_AUTH_FAILED     6
-#define ISCSI_TMF_RSP_REJECTED	      255
+#define ISCSI_TMF_ABORT_TASK	     1
+#define ISCSI_TMF_ABORT_TASK_SET     2
+#define ISCSI_TMF_CLEAR_ACA	     3
+#define ISCSI_TMF_CLEAR_TASK_SET     4
+#define ISCSI_TMF_LUN_RESET	     5
+#define ISCSI_TMF_TARGET_WARM_RESET  6
+#define ISCSI_TMF_TARGET_COLD_RESET  7
+#define ISCSI_TMF_TASK_REASSIGN	     8
+#define ISCSI_TMF_RSP_COMPLETE	     0
+#define ISCSI_TMF_RSP_NO_TASK	     1
+#define ISCSI_TMF_RSP_NO_LUN	     2
+#define ISCSI_TMF_RSP_TASK_ALLEGIANT 3
+#define ISCSI_TMF_RSP_NO_REASSIGN    4
+#define ISCSI_TMF_RSP_NOT_SUPPORTED  5
+#define ISCSI_TMF_RSP_AUTH_FAILED    6
+#define ISCSI_TMF_RSP_REJECTED	     255
 struct iscsi_bhs_tmf_req {
 	uint8_t opcode, function, rsvd[2];
 	uint8_t total_ahs_len, dlength[3];
@@ -137,10 +137,10 @@ struct iscsi_bhs_tmf_rsp {
 _Static_assert(sizeof(struct iscsi_bhs_tmf_rsp) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 
 /* SCSI Data-Out / Data-In (11.7) */
-#define ISCSI_DATA_ACK	      0x40 /* Data-In A bit */
-#define ISCSI_DATA_OVERFLOW   0x04
-#define ISCSI_DATA_UNDERFLOW  0x02
-#define ISCSI_DATA_STATUS     0x01 /* Data-In S bit */
+#define ISCSI_DATA_ACK	     0x40 /* Data-In A bit */
+#define ISCSI_DATA_OVERFLOW  0x04
+#define ISCSI_DATA_UNDERFLOW 0x02
+#define ISCSI_DATA_STATUS    0x01 /* Data-In S bit */
 struct iscsi_bhs_data_out {
 	uint8_t opcode, flags, rsvd[2];
 	uint8_t total_ahs_len, dlength[3];
@@ -187,11 +187,11 @@ struct iscsi_bhs_r2t {
 _Static_assert(sizeof(struct iscsi_bhs_r2t) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 
 /* Asynchronous Message (11.9) */
-#define ISCSI_ASYNC_SCSI_EVENT	     0
-#define ISCSI_ASYNC_LOGOUT_REQUEST   1
-#define ISCSI_ASYNC_DROP_CONNECTION  2
-#define ISCSI_ASYNC_DROP_ALL	     3
-#define ISCSI_ASYNC_RENEGOTIATE	     4
+#define ISCSI_ASYNC_SCSI_EVENT	    0
+#define ISCSI_ASYNC_LOGOUT_REQUEST  1
+#define ISCSI_ASYNC_DROP_CONNECTION 2
+#define ISCSI_ASYNC_DROP_ALL	    3
+#define ISCSI_ASYNC_RENEGOTIATE	    4
 struct iscsi_bhs_async {
 	uint8_t opcode, flags, rsvd[2];
 	uint8_t total_ahs_len, dlength[3];
@@ -223,15 +223,15 @@ struct iscsi_bhs_text {
 _Static_assert(sizeof(struct iscsi_bhs_text) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 
 /* Login Request / Response (11.12, 11.13) */
-#define ISCSI_LOGIN_TRANSIT	  0x80 /* T bit */
-#define ISCSI_LOGIN_CONTINUE	  0x40 /* C bit */
-#define ISCSI_LOGIN_CSG_MASK	  0x0c
-#define ISCSI_LOGIN_CSG_SHIFT	  2
-#define ISCSI_LOGIN_NSG_MASK	  0x03
-#define ISCSI_STAGE_SECURITY	  0
-#define ISCSI_STAGE_OPERATIONAL	  1
-#define ISCSI_STAGE_FULL_FEATURE  3
-#define ISCSI_VERSION		  0x00
+#define ISCSI_LOGIN_TRANSIT	 0x80 /* T bit */
+#define ISCSI_LOGIN_CONTINUE	 0x40 /* C bit */
+#define ISCSI_LOGIN_CSG_MASK	 0x0c
+#define ISCSI_LOGIN_CSG_SHIFT	 2
+#define ISCSI_LOGIN_NSG_MASK	 0x03
+#define ISCSI_STAGE_SECURITY	 0
+#define ISCSI_STAGE_OPERATIONAL	 1
+#define ISCSI_STAGE_FULL_FEATURE 3
+#define ISCSI_VERSION		 0x00
 struct iscsi_bhs_login_req {
 	uint8_t opcode, flags, version_max, version_min;
 	uint8_t total_ahs_len, dlength[3];
@@ -315,17 +315,17 @@ struct iscsi_bhs_logout_rsp {
 _Static_assert(sizeof(struct iscsi_bhs_logout_rsp) == ISCSI_BHS_LEN, "BHS is 48 bytes");
 
 /* Reject (11.17) */
-#define ISCSI_REJECT_DATA_DIGEST	 0x02
-#define ISCSI_REJECT_SNACK		 0x03
-#define ISCSI_REJECT_PROTOCOL_ERROR	 0x04
-#define ISCSI_REJECT_CMD_NOT_SUPPORTED	 0x05
-#define ISCSI_REJECT_IMMEDIATE_CMD	 0x06
-#define ISCSI_REJECT_TASK_IN_PROGRESS	 0x07
-#define ISCSI_REJECT_INVALID_DATA_ACK	 0x08
-#define ISCSI_REJECT_INVALID_PDU_FIELD	 0x09
-#define ISCSI_REJECT_OUT_OF_RESOURCES	 0x0a
-#define ISCSI_REJECT_NEGOTIATION_RESET	 0x0b
-#define ISCSI_REJECT_WAITING_FOR_LOGOUT	 0x0c
+#define ISCSI_REJECT_DATA_DIGEST	0x02
+#define ISCSI_REJECT_SNACK		0x03
+#define ISCSI_REJECT_PROTOCOL_ERROR	0x04
+#define ISCSI_REJECT_CMD_NOT_SUPPORTED	0x05
+#define ISCSI_REJECT_IMMEDIATE_CMD	0x06
+#define ISCSI_REJECT_TASK_IN_PROGRESS	0x07
+#define ISCSI_REJECT_INVALID_DATA_ACK	0x08
+#define ISCSI_REJECT_INVALID_PDU_FIELD	0x09
+#define ISCSI_REJECT_OUT_OF_RESOURCES	0x0a
+#define ISCSI_REJECT_NEGOTIATION_RESET	0x0b
+#define ISCSI_REJECT_WAITING_FOR_LOGOUT 0x0c
 struct iscsi_bhs_reject {
 	uint8_t opcode, flags, reason, rsvd;
 	uint8_t total_ahs_len, dlength[3];

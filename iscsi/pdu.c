@@ -169,8 +169,8 @@ int iscsi_rx_read(struct iscsi_rx *rx, int fd)
 			rc = rx_fill(rx, fd, rx->digest, ISCSI_DIGEST_LEN);
 			if (rc <= 0)
 				return rc < 0 ? rx_error(rx, rc) : 0;
-			uint32_t crc = util_crc32c_update(UTIL_CRC32C_INIT, pdu->hdr.raw,
-							  ISCSI_BHS_LEN);
+			uint32_t crc =
+			    util_crc32c_update(UTIL_CRC32C_INIT, pdu->hdr.raw, ISCSI_BHS_LEN);
 			crc = util_crc32c_update(crc, pdu->ahs, pdu->ahs_len) ^ UTIL_CRC32C_XOR;
 			uint32_t got;
 			memcpy(&got, rx->digest, sizeof(got)); /* little-endian on the wire */
@@ -214,8 +214,8 @@ int iscsi_rx_read(struct iscsi_rx *rx, int fd)
 			rc = rx_fill(rx, fd, rx->digest, ISCSI_DIGEST_LEN);
 			if (rc <= 0)
 				return rc < 0 ? rx_error(rx, rc) : 0;
-			uint32_t crc = util_crc32c_update(UTIL_CRC32C_INIT, pdu->data,
-							  pdu->data_len);
+			uint32_t crc =
+			    util_crc32c_update(UTIL_CRC32C_INIT, pdu->data, pdu->data_len);
 			crc = util_crc32c_update(crc, rx->pad, ISCSI_PAD(pdu->data_len)) ^
 			      UTIL_CRC32C_XOR;
 			uint32_t got;
@@ -315,8 +315,7 @@ int iscsi_tx_flush(struct iscsi_tx *tx, int fd)
 		struct iscsi_txpdu *tp;
 
 		/* Gather whole PDUs while they fit, skipping what was sent. */
-		STAILQ_FOREACH(tp, &tx->queue, link)
-		{
+		STAILQ_FOREACH (tp, &tx->queue, link) {
 			if (n + 5 > TX_IOV_MAX)
 				break;
 			n += tx_iov(tp, iov + n);

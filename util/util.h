@@ -25,7 +25,7 @@
 /* glibc's <sys/queue.h> lacks the _SAFE iterators of the BSDs. */
 #ifndef TAILQ_FOREACH_SAFE
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                                 \
-	for ((var) = TAILQ_FIRST(head); (var) && ((tvar) = TAILQ_NEXT(var, field), 1);            \
+	for ((var) = TAILQ_FIRST(head); (var) && ((tvar) = TAILQ_NEXT(var, field), 1);             \
 	     (var) = (tvar))
 #endif
 #ifndef STAILQ_FOREACH_SAFE
@@ -35,8 +35,7 @@
 #endif
 #ifndef LIST_FOREACH_SAFE
 #define LIST_FOREACH_SAFE(var, head, field, tvar)                                                  \
-	for ((var) = LIST_FIRST(head); (var) && ((tvar) = LIST_NEXT(var, field), 1);               \
-	     (var) = (tvar))
+	for ((var) = LIST_FIRST(head); (var) && ((tvar) = LIST_NEXT(var, field), 1); (var) = (tvar))
 #endif
 
 #define UTIL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -189,8 +188,10 @@ struct util_reactor *util_reactor_create(const char *name);
 /* Run the loop in a new thread. Returns 0 or -errno. */
 int util_reactor_start(struct util_reactor *r);
 /*
- * Ask the loop to return and join its thread. Messages sent before the call
- * are run first. Call from another thread; safe on a reactor never started.
+ * Ask the loop to return. From another thread: also joins the loop's thread,
+ * after the messages sent before the call have run. From the loop's own
+ * thread: only requests the stop (util_reactor_destroy() joins). Safe on a
+ * reactor never started.
  */
 void util_reactor_stop(struct util_reactor *r);
 /* Free the reactor; it must be stopped. */
@@ -198,11 +199,12 @@ void util_reactor_destroy(struct util_reactor *r);
 /* Run the loop on the calling thread until util_reactor_stop(). */
 void util_reactor_run(struct util_reactor *r);
 
-/* fd registration: reactor thread only (or before the reactor starts). */
-int util_reactor_add_fd(struct util_reactor *r, int fd, uint32_t events, util_fd_cb cb,
-			void *arg);
-int util_reactor_mod_fd(struct util_reactor *r, int fd, uint32_t events, util_fd_cb cb,
-			void *arg);
+/*
+ * fd registration: reactor thread only (or before the reactor starts).
+ * Call util_reactor_del_fd() before close(fd): epoll cannot forget a closed fd.
+ */
+int util_reactor_add_fd(struct util_reactor *r, int fd, uint32_t events, util_fd_cb cb, void *arg);
+int util_reactor_mod_fd(struct util_reactor *r, int fd, uint32_t events, util_fd_cb cb, void *arg);
 void util_reactor_del_fd(struct util_reactor *r, int fd);
 
 /*

@@ -32,7 +32,9 @@ struct vol_chan;
  * (sparse) when missing and growing it to \p size bytes when it is smaller.
  * \p size must be a non-zero multiple of \p block_size (512 or 4096).
  * A file larger than \p size is an error (-EEXIST): nothing shrinks silently.
- * Returns 0 and *\p out, or a negative errno (the message is logged).
+ * Returns 0 and *\p out, or a negative errno (the message is logged):
+ * -EEXIST (file larger than \p size), -EBUSY (file in use by another
+ * process: it is locked with flock), -EINVAL (not a regular file, bad size).
  */
 int vol_open_file(const char *name, const char *path, uint64_t size, uint32_t block_size,
 		  struct vol **out);
@@ -40,23 +42,27 @@ int vol_open_file(const char *name, const char *path, uint64_t size, uint32_t bl
 void vol_close(struct vol *v);
 
 const char *vol_name(const struct vol *v);
-uint64_t vol_size(const struct vol *v);		/* bytes */
-uint32_t vol_block_size(const struct vol *v);	/* bytes */
+uint64_t vol_size(const struct vol *v);	      /* bytes */
+uint32_t vol_block_size(const struct vol *v); /* bytes */
 /* Stable device identifier: derived from the name, the same on every start. */
-const uint8_t *vol_id(const struct vol *v);	/* VOL_ID_LEN bytes */
+const uint8_t *vol_id(const struct vol *v); /* VOL_ID_LEN bytes */
 /* True when the backing store can deallocate blocks (hole punching). */
 bool vol_can_unmap(const struct vol *v);
 
-/* Create the I/O channel of the calling reactor thread. NULL on error (logged). */
+/*
+ * Create the I/O channel of the calling reactor thread (\p r may be NULL: the
+ * caller's reactor). NULL on error (logged).
+ */
 struct vol_chan *vol_chan_create(struct util_reactor *r);
-/* Destroy on the same thread, after every submitted I/O completed. */
+/* Destroy on the same thread, after every submitted I/O completed (a completion callback may do
+ * it). */
 void vol_chan_destroy(struct vol_chan *ch);
 
 enum vol_op {
 	VOL_OP_READ,
 	VOL_OP_WRITE,
-	VOL_OP_FLUSH,	    /* make every completed write durable */
-	VOL_OP_UNMAP,	    /* deallocate; reads return zeros afterwards */
+	VOL_OP_FLUSH, /* make every completed write durable; offset and len ignored */
+	VOL_OP_UNMAP, /* deallocate; reads return zeros afterwards */
 	VOL_OP_WRITE_ZEROES,
 };
 
