@@ -156,14 +156,15 @@ static void get_bool(struct reader *r, const config_setting_t *grp, const char *
 	*dst = config_setting_get_bool(s);
 }
 
-static void get_uint(struct reader *r, const config_setting_t *grp, const char *name,
-		     uint32_t *dst, uint32_t min, uint32_t max)
+static void get_uint(struct reader *r, const config_setting_t *grp, const char *name, uint32_t *dst,
+		     uint32_t min, uint32_t max)
 {
 	const config_setting_t *s = grp ? config_setting_get_member(grp, name) : NULL;
 
 	if (!s)
 		return;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
 		bad(r, s, "must be an integer");
 		return;
 	}
@@ -245,7 +246,8 @@ static void read_iscsi(struct reader *r, const config_setting_t *g, struct eng_c
 		for (int i = 0; i < n && i < ENG_MAX_PORTALS; i++) {
 			const char *p = config_setting_get_string_elem(s, i);
 			if (!p || eng_parse_portal(p, &cfg->portals[cfg->nportals]) < 0) {
-				bad(r, s, "entries must look like \"127.0.0.1:3260\" or \"[::1]:3260\"");
+				bad(r, s,
+				    "entries must look like \"127.0.0.1:3260\" or \"[::1]:3260\"");
 				break;
 			}
 			cfg->nportals++;
@@ -346,7 +348,7 @@ int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t 
 		snprintf(cfg->pool_dir, sizeof(cfg->pool_dir), "%.4000s/../pool", cfg->state_dir);
 	if (!r.failed && cfg->tgt.first_burst > cfg->tgt.max_burst)
 		snprintf(err, errlen, "%s: first_burst_length above max_burst_length", path),
-			r.failed = 1;
+		    r.failed = 1;
 	config_destroy(&cf);
 	return r.failed ? -1 : 0;
 }

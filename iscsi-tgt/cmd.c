@@ -108,12 +108,12 @@ struct tgt_task *tgt_task_by_itt(struct tgt_conn *c, uint32_t itt)
 {
 	struct tgt_task *t;
 
-	TAILQ_FOREACH(t, &c->active, link)
-	if (t->itt == itt)
-		return t;
-	TAILQ_FOREACH(t, &c->waiting, link)
-	if (t->itt == itt)
-		return t;
+	TAILQ_FOREACH (t, &c->active, link)
+		if (t->itt == itt)
+			return t;
+	TAILQ_FOREACH (t, &c->waiting, link)
+		if (t->itt == itt)
+			return t;
 	return NULL;
 }
 
@@ -188,7 +188,8 @@ static void task_send_status(struct tgt_task *t)
 	r->status = t->status;
 	put_be32(r->itt, t->itt);
 	tgt_conn_fill_sn(c, r, true);
-	put_be32(r->exp_datasn, t->datasn);
+	/* RFC 7143 11.4.6: the R2T and Data-In PDUs sent for the command. */
+	put_be32(r->exp_datasn, t->dir == TGT_DIR_IN ? t->datasn : t->r2tsn);
 	put_be32(r->residual, rcount);
 	if (t->sense_len) {
 		/* RFC 7143 11.4.7: SenseLength (2 bytes) then the sense data. */
@@ -382,13 +383,14 @@ static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	int order = tgt_conn_cmdsn_check(c, cmdsn, immediate);
 	if (order < 0) {
 		/* RFC 7143 4.2.2.1: outside the window, silently ignored. */
-		log_ratelimited(LOG_INFO, "%s: CmdSN %u outside [%u, %u], ignored", c->peer,
-				cmdsn, s->exp_cmdsn, s->max_cmdsn);
+		log_ratelimited(LOG_INFO, "%s: CmdSN %u outside [%u, %u], ignored", c->peer, cmdsn,
+				s->exp_cmdsn, s->max_cmdsn);
 		return NULL;
 	}
 	if (itt == ISCSI_RSVD_TAG || tgt_task_by_itt(c, itt)) {
-		tgt_conn_reject(c, pdu, itt == ISCSI_RSVD_TAG ? ISCSI_REJECT_PROTOCOL_ERROR
-							      : ISCSI_REJECT_TASK_IN_PROGRESS);
+		tgt_conn_reject(c, pdu,
+				itt == ISCSI_RSVD_TAG ? ISCSI_REJECT_PROTOCOL_ERROR
+						      : ISCSI_REJECT_TASK_IN_PROGRESS);
 		return NULL;
 	}
 	/* Data with neither the W bit nor an expected length is malformed (11.3.1). */
@@ -448,7 +450,8 @@ static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		if (len) {
 			t->buf = util_buf_get(conn_pool(c), len);
 			if (!t->buf) {
-				tgt_task_sense(t, SK_HARDWARE_ERROR, 0x55, 0x03); /* insufficient resources */
+				tgt_task_sense(t, SK_HARDWARE_ERROR, 0x55,
+					       0x03); /* insufficient resources */
 				t->flags |= TASK_F_SCSI_DONE;
 			} else {
 				t->buf_len = len;
@@ -519,8 +522,9 @@ static struct tgt_task *data_out_task(struct tgt_conn *c, const struct iscsi_bhs
 
 	if (ttt == ISCSI_RSVD_TAG) {
 		struct tgt_task *t = tgt_task_by_itt(c, itt);
-		return t && (t->flags & TASK_F_UNSOL_MORE) && !(t->flags & TASK_F_UNSOL_DONE) ? t
-											  : NULL;
+		return t && (t->flags & TASK_F_UNSOL_MORE) && !(t->flags & TASK_F_UNSOL_DONE)
+			   ? t
+			   : NULL;
 	}
 	uint32_t idx = ttt & 0xffff;
 	if (idx >= c->ntasks)
@@ -562,13 +566,27 @@ int tgt_data_out_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		tgt_conn_reject(c, pdu, ISCSI_REJECT_DATA_DIGEST);
 		return 0;
 	}
-	if (!(t->flags & TASK_F_SCSI_DONE) && (off > t->buf_len || pdu->data_len > t->buf_len - off)) {
+	if (!(t->flags & TASK_F_SCSI_DONE) &&
+	    (off > t->buf_len || pdu->data_len > t->buf_len - off)) {
 		/* Beyond what the command moves: a protocol error (RFC 7143 11.7.5). */
 		tgt_conn_reject(c, pdu, ISCSI_REJECT_PROTOCOL_ERROR);
 		return 0;
 	}
+	/*
+	 * RFC 7143 11.7.5: DataSN counts the Data-Out PDUs of one sequence
+	 * from 0. A gap or a repeat cannot be recovered at ERL 0: the data
+	 * placement can no longer be trusted, so the connection goes and the
+	 * command never completes with GOOD.
+	 */
+	if (c->sess->params.max_outstanding_r2t == 1 && get_be32(h->datasn) != t->datasn) {
+		log_warn("%s: Data-Out DataSN %u, expected %u (itt 0x%08x)", c->peer,
+			 get_be32(h->datasn), t->datasn, t->itt);
+		return -EPROTO;
+	}
+	t->datasn++;
 	t->data_received += pdu->data_len;
 	if (h->flags & ISCSI_FLAG_FINAL) {
+		t->datasn = 0;
 		if (solicited) {
 			if (t->r2t_outstanding)
 				t->r2t_outstanding--;

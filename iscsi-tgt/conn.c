@@ -110,8 +110,8 @@ static int rx_pdu(void *ctx, struct iscsi_pdu *pdu)
 }
 
 static const struct iscsi_rx_ops rx_ops = {
-	.data_dst = rx_data_dst,
-	.pdu = rx_pdu,
+    .data_dst = rx_data_dst,
+    .pdu = rx_pdu,
 };
 
 /* ---- connection lifecycle ---- */
@@ -219,14 +219,12 @@ void tgt_conn_close(struct tgt_conn *c, const char *why)
 	shutdown(c->fd, SHUT_RDWR);
 	iscsi_tx_abort(&c->tx);
 	/* Tasks outside the SCSI layer go now; the others when their I/O completes. */
-	TAILQ_FOREACH_SAFE(t, &c->waiting, link, tmp)
-	{
+	TAILQ_FOREACH_SAFE (t, &c->waiting, link, tmp) {
 		TAILQ_REMOVE(&c->waiting, t, link);
 		t->flags &= ~TASK_F_WAITING;
 		TAILQ_INSERT_TAIL(&c->active, t, link);
 	}
-	TAILQ_FOREACH_SAFE(t, &c->active, link, tmp)
-	{
+	TAILQ_FOREACH_SAFE (t, &c->active, link, tmp) {
 		t->flags |= TASK_F_ABORTED;
 		if (!(t->flags & TASK_F_EXECUTING))
 			tgt_task_release(t);
@@ -405,8 +403,7 @@ void tgt_conn_cmdsn_advanced(struct tgt_conn *c)
 	/* Commands held because they arrived ahead of a gap may go now. */
 	while (again) {
 		again = false;
-		TAILQ_FOREACH(t, &c->waiting, link)
-		{
+		TAILQ_FOREACH (t, &c->waiting, link) {
 			if (t->cmdsn != s->exp_cmdsn)
 				continue;
 			TAILQ_REMOVE(&c->waiting, t, link);

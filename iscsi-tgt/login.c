@@ -11,17 +11,17 @@
 
 #include "iscsi-tgt/tgt_internal.h"
 
-#define LOGIN_PDU_MAX 8192 /* RFC 7143 6.1: login data segments stay within 8192 bytes */
+#define LOGIN_PDU_MAX  8192 /* RFC 7143 6.1: login data segments stay within 8192 bytes */
 #define LOGIN_TEXT_MAX (64 * 1024)
 
 struct tgt_login {
 	struct iscsi_negot negot;
 	struct iscsi_chap chap;
-	bool started;  /* the first Login Request was seen */
-	bool authed;   /* security stage passed (or not required) */
+	bool started; /* the first Login Request was seen */
+	bool authed;  /* security stage passed (or not required) */
 	bool need_chap;
-	bool failed;   /* a failure response was queued: close after it */
-	int stage;     /* CSG of the last request */
+	bool failed; /* a failure response was queued: close after it */
+	int stage;   /* CSG of the last request */
 	uint8_t isid[6];
 	uint16_t tsih;
 	uint16_t cid;
@@ -81,7 +81,8 @@ static void login_send(struct tgt_conn *c, uint8_t flags, uint16_t status, const
 	r->version_active = ISCSI_VERSION;
 	memcpy(r->isid, l->isid, sizeof(r->isid));
 	put_be16(r->tsih, (flags & ISCSI_LOGIN_TRANSIT) &&
-				  (flags & ISCSI_LOGIN_NSG_MASK) == ISCSI_STAGE_FULL_FEATURE && c->sess
+				  (flags & ISCSI_LOGIN_NSG_MASK) == ISCSI_STAGE_FULL_FEATURE &&
+				  c->sess
 			      ? c->sess->tsih
 			      : l->tsih);
 	put_be32(r->itt, l->itt);
@@ -122,7 +123,8 @@ static void login_send_rsp(struct tgt_conn *c)
 	void *copy = NULL;
 
 	if (n < left)
-		flags = (flags & ~ISCSI_LOGIN_TRANSIT & ~ISCSI_LOGIN_NSG_MASK) | ISCSI_LOGIN_CONTINUE;
+		flags =
+		    (flags & ~ISCSI_LOGIN_TRANSIT & ~ISCSI_LOGIN_NSG_MASK) | ISCSI_LOGIN_CONTINUE;
 	if (n) {
 		/* The response text buffer is reused; the PDU keeps its own copy. */
 		copy = util_buf_get(util_reactor_bufpool(c->w->reactor), n);
@@ -149,8 +151,7 @@ static bool chap_lookup(void *arg, const char *user, struct iscsi_chap_cred *cre
 }
 
 /* First request: who is logging in to what (RFC 7143 6.3, 13.4-13.6, 13.21). */
-static int login_first(struct tgt_conn *c, struct tgt_login *l, const struct iscsi_kv *kv,
-		       size_t n)
+static int login_first(struct tgt_conn *c, struct tgt_login *l, const struct iscsi_kv *kv, size_t n)
 {
 	struct tgt *t = c->tgt;
 	const char *ini = iscsi_kv_get(kv, n, "InitiatorName");
@@ -233,8 +234,13 @@ static int login_complete(struct tgt_conn *c, struct tgt_login *l)
 		struct tgt_lu *lu = &s->target->lu;
 		s->itl.lu = lu;
 		s->itl.sess = s;
-		/* SAM-5 6.3.1: a new I_T nexus starts with a power-on/reset attention. */
-		atomic_init(&s->itl.ua, 1u << TGT_UA_POWER_ON);
+		/*
+		 * No power-on attention for a new nexus: the engine did not
+		 * power on for it, and initiators such as libiscsi's tools fail
+		 * their first TEST UNIT READY on a surprise attention (as LIO
+		 * and tgt, we raise attentions only for events).
+		 */
+		atomic_init(&s->itl.ua, 0);
 		pthread_mutex_lock(&lu->lock);
 		LIST_INSERT_HEAD(&lu->itls, &s->itl, lu_link);
 		pthread_mutex_unlock(&lu->lock);
@@ -300,8 +306,7 @@ int tgt_login_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "data digest error");
 	if (transit && cont)
 		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "both T and C bits set");
-	if (csg == ISCSI_STAGE_FULL_FEATURE || csg == 2 ||
-	    (transit && (nsg == 2 || nsg <= csg)))
+	if (csg == ISCSI_STAGE_FULL_FEATURE || csg == 2 || (transit && (nsg == 2 || nsg <= csg)))
 		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "invalid stage transition");
 	if (csg < l->stage)
 		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "stage went backwards");
@@ -327,8 +332,8 @@ int tgt_login_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		return 0;
 	}
 	char empty[1] = "";
-	rc = iscsi_text_parse(l->req.len ? l->req.buf : empty, l->req.len, kv,
-			      UTIL_ARRAY_SIZE(kv), &n);
+	rc = iscsi_text_parse(l->req.len ? l->req.buf : empty, l->req.len, kv, UTIL_ARRAY_SIZE(kv),
+			      &n);
 	if (rc < 0)
 		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "malformed login text");
 	if (!l->negot_ready) {

@@ -286,12 +286,12 @@ static void tmf_abort_lun(struct tgt_conn *c, const struct iscsi_bhs_tmf_req *h,
 {
 	struct tgt_task *t, *tmp;
 
-	TAILQ_FOREACH_SAFE(t, &c->active, link, tmp)
-	if (any_lun || memcmp(t->cdb_lun, h->lun, 8) == 0)
-		tmf_abort(c, t);
-	TAILQ_FOREACH_SAFE(t, &c->waiting, link, tmp)
-	if (any_lun || memcmp(t->cdb_lun, h->lun, 8) == 0)
-		tmf_abort(c, t);
+	TAILQ_FOREACH_SAFE (t, &c->active, link, tmp)
+		if (any_lun || memcmp(t->cdb_lun, h->lun, 8) == 0)
+			tmf_abort(c, t);
+	TAILQ_FOREACH_SAFE (t, &c->waiting, link, tmp)
+		if (any_lun || memcmp(t->cdb_lun, h->lun, 8) == 0)
+			tmf_abort(c, t);
 }
 
 int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
@@ -306,8 +306,9 @@ int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	if (!cmdsn_accept(c, pdu, get_be32(h->cmdsn)))
 		return 0;
 	if (s->discovery || c->tmf_active) {
-		tgt_conn_reject(c, pdu, s->discovery ? ISCSI_REJECT_PROTOCOL_ERROR
-						     : ISCSI_REJECT_OUT_OF_RESOURCES);
+		tgt_conn_reject(c, pdu,
+				s->discovery ? ISCSI_REJECT_PROTOCOL_ERROR
+					     : ISCSI_REJECT_OUT_OF_RESOURCES);
 		return 0;
 	}
 	c->tmf_function = fn;

@@ -41,8 +41,8 @@ static void worker_tick(void *arg)
 	uint64_t now = util_now_ms();
 	struct tgt_conn *c, *tmp;
 
-	TAILQ_FOREACH_SAFE(c, &w->conns, link, tmp)
-	tgt_conn_tick(c, now);
+	TAILQ_FOREACH_SAFE (c, &w->conns, link, tmp)
+		tgt_conn_tick(c, now);
 }
 
 /* Runs on the worker's reactor once it starts: per-thread resources. */
@@ -142,9 +142,9 @@ struct tgt_target *tgt_target_find(struct tgt *t, const char *iqn)
 	struct tgt_target *tg;
 
 	/* RFC 7143 4.2.7.1: iSCSI names compare case-insensitively as normalised. */
-	TAILQ_FOREACH(tg, &t->targets, link)
-	if (strcasecmp(tg->iqn, iqn) == 0)
-		return tg;
+	TAILQ_FOREACH (tg, &t->targets, link)
+		if (strcasecmp(tg->iqn, iqn) == 0)
+			return tg;
 	return NULL;
 }
 
@@ -285,9 +285,9 @@ int tgt_session_register(struct tgt_session *s)
 		bool used = false;
 		if (tsih == 0)
 			continue;
-		TAILQ_FOREACH(o, &t->sessions, link)
-		if (o->tsih == tsih)
-			used = true;
+		TAILQ_FOREACH (o, &t->sessions, link)
+			if (o->tsih == tsih)
+				used = true;
 		if (!used) {
 			s->tsih = tsih;
 			break;
@@ -321,8 +321,7 @@ void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news)
 	struct tgt_session *o;
 
 	pthread_mutex_lock(&t->sess_lock);
-	TAILQ_FOREACH(o, &t->sessions, link)
-	{
+	TAILQ_FOREACH (o, &t->sessions, link) {
 		if (o == news || o->target != news->target ||
 		    memcmp(o->isid, news->isid, sizeof(o->isid)) != 0 ||
 		    strcasecmp(o->params.initiator_name, news->params.initiator_name) != 0 ||
@@ -351,8 +350,7 @@ int tgt_sendtargets(struct tgt *t, struct tgt_conn *c, const char *which, struct
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&t->targets_lock);
-	TAILQ_FOREACH(tg, &t->targets, link)
-	{
+	TAILQ_FOREACH (tg, &t->targets, link) {
 		/*
 		 * RFC 7143 11.10.2/Appendix C: "All" lists every target (in
 		 * discovery sessions); a name lists that one; empty means the
@@ -384,8 +382,8 @@ static void worker_close_all(void *arg)
 	struct tgt_worker *w = arg;
 	struct tgt_conn *c, *tmp;
 
-	TAILQ_FOREACH_SAFE(c, &w->conns, link, tmp)
-	tgt_conn_close(c, "engine shutting down");
+	TAILQ_FOREACH_SAFE (c, &w->conns, link, tmp)
+		tgt_conn_close(c, "engine shutting down");
 }
 
 static void worker_fini(void *arg)

@@ -31,13 +31,13 @@ struct tgt_config {
 	bool immediate_data;		  /* ImmediateData we accept */
 	bool initial_r2t;		  /* InitialR2T we ask for */
 	uint32_t max_outstanding_r2t;
-	uint32_t queue_depth;	    /* commands in flight per session (CmdSN window) */
-	bool digest_crc32c;	    /* accept CRC32C digests */
-	bool digest_none;	    /* accept no digests */
-	uint32_t nop_interval_s;    /* NOP-In ping of an idle connection; 0: off */
-	uint32_t nop_timeout_s;	    /* drop the connection when the ping is not answered */
-	uint32_t login_timeout_s;   /* a login must complete in this time */
-	uint32_t max_xfer_blocks;   /* largest READ/WRITE, in blocks (Block Limits VPD) */
+	uint32_t queue_depth;	  /* commands in flight per session (CmdSN window) */
+	bool digest_crc32c;	  /* accept CRC32C digests */
+	bool digest_none;	  /* accept no digests */
+	uint32_t nop_interval_s;  /* NOP-In ping of an idle connection; 0: off */
+	uint32_t nop_timeout_s;	  /* drop the connection when the ping is not answered */
+	uint32_t login_timeout_s; /* a login must complete in this time */
+	uint32_t max_xfer_blocks; /* largest READ/WRITE, in blocks (Block Limits VPD) */
 	struct iscsi_chap_cred discovery_chap; /* empty user: discovery needs no CHAP */
 };
 

@@ -50,8 +50,8 @@ struct tgt_lu {
 	struct tgt_target *target;
 	char serial[40]; /* unit serial number (VPD 0x80), from the volume id */
 	/* Mode page settings (changeable by MODE SELECT). */
-	atomic_bool wce; /* Caching page: write cache enabled (WCE) */
-	atomic_bool d_sense; /* Control page: descriptor-format sense (D_SENSE) */
+	atomic_bool wce;      /* Caching page: write cache enabled (WCE) */
+	atomic_bool d_sense;  /* Control page: descriptor-format sense (D_SENSE) */
 	pthread_mutex_t lock; /* protects itls */
 	LIST_HEAD(, tgt_itl) itls;
 };
@@ -87,9 +87,9 @@ struct tgt_task {
 	/* input, set by the connection */
 	struct tgt_conn *conn;
 	struct tgt_target *target; /* the session's target (REPORT LUNS) */
-	struct tgt_lu *lu;   /* NULL when the addressed LUN does not exist */
-	struct tgt_itl *itl; /* NULL iff lu is NULL */
-	uint64_t lun;	     /* the LUN as addressed */
+	struct tgt_lu *lu;	   /* NULL when the addressed LUN does not exist */
+	struct tgt_itl *itl;	   /* NULL iff lu is NULL */
+	uint64_t lun;		   /* the LUN as addressed */
 	uint8_t cdb[TGT_CDB_MAX];
 	uint16_t cdb_len;
 	uint32_t exp_xfer_len; /* ExpectedDataTransferLength of the PDU */
@@ -122,18 +122,18 @@ struct tgt_task {
 	uint32_t cmdsn;
 	uint32_t ttt;
 	uint32_t r2tsn;
-	uint32_t datasn;	 /* next DataSN (Data-In) / expected (Data-Out) */
-	uint32_t data_received;	 /* bytes of data-out received */
-	uint32_t data_expected;	 /* bytes of data-out the target will take */
-	uint32_t r2t_offset;	 /* next offset to solicit */
+	uint32_t datasn;	/* next DataSN (Data-In) / expected (Data-Out) */
+	uint32_t data_received; /* bytes of data-out received */
+	uint32_t data_expected; /* bytes of data-out the target will take */
+	uint32_t r2t_offset;	/* next offset to solicit */
 	uint32_t r2t_outstanding;
 	uint32_t burst_received; /* bytes of the current solicited burst */
 	uint32_t unsol_expected; /* immediate + unsolicited data-out bytes still to come */
 	uint32_t flags;
-	uint16_t gen;		 /* bumped on each reuse: stale TTTs are detected */
-	uint16_t index;		 /* in conn->tasks */
-	unsigned txpdus_pending; /* Data-In / response PDUs not yet written */
-	uint8_t cdb_lun[8];	 /* LUN field of the command, echoed in R2Ts */
+	uint16_t gen;			     /* bumped on each reuse: stale TTTs are detected */
+	uint16_t index;			     /* in conn->tasks */
+	unsigned txpdus_pending;	     /* Data-In / response PDUs not yet written */
+	uint8_t cdb_lun[8];		     /* LUN field of the command, echoed in R2Ts */
 	uint8_t rsp_data[2 + TGT_SENSE_MAX]; /* SenseLength + sense, the Response data */
 	struct tgt_task *next_free;
 	TAILQ_ENTRY(tgt_task) link;
@@ -172,9 +172,9 @@ const struct tgt_config *tgt_task_config(const struct tgt_task *t);
  * \p info_valid, the INFORMATION field (e.g. the LBA of a miscompare).
  */
 void tgt_task_sense(struct tgt_task *t, uint8_t key, uint8_t asc, uint8_t ascq);
-void tgt_task_sense_info(struct tgt_task *t, uint8_t key, uint8_t asc, uint8_t ascq,
-			 uint64_t info);
-/* ILLEGAL REQUEST, INVALID FIELD IN CDB with the sense-key specific field pointing at \p byte/\p bit. */
+void tgt_task_sense_info(struct tgt_task *t, uint8_t key, uint8_t asc, uint8_t ascq, uint64_t info);
+/* ILLEGAL REQUEST, INVALID FIELD IN CDB with the sense-key specific field pointing at \p byte/\p
+ * bit. */
 void tgt_task_invalid_field(struct tgt_task *t, uint16_t byte, int bit);
 /* Map a negative errno from vol to sense (MEDIUM ERROR, ...). */
 void tgt_task_errno(struct tgt_task *t, int err);
@@ -233,7 +233,7 @@ struct tgt_session {
 	struct iscsi_params params;
 	uint32_t exp_cmdsn;
 	uint32_t max_cmdsn;
-	struct tgt_itl itl; /* LUN 0 */
+	struct tgt_itl itl;	       /* LUN 0 */
 	TAILQ_ENTRY(tgt_session) link; /* on tgt->sessions, under tgt->sess_lock */
 };
 
@@ -305,25 +305,25 @@ struct tgt_conn {
 	uint8_t tmf_function;
 	uint8_t tmf_lun[8];
 	uint32_t tmf_itt;
-	unsigned tmf_wait; /* aborted tasks still inside the SCSI layer */
+	unsigned tmf_wait;   /* aborted tasks still inside the SCSI layer */
 	bool logout_pending; /* Logout received, response after tasks drain */
 	uint32_t logout_itt;
 	TAILQ_ENTRY(tgt_conn) link; /* on w->conns */
 };
 
 /* task flags */
-#define TASK_F_IMMEDIATE   0x01
-#define TASK_F_PREPARED	   0x02 /* prepare said go on */
-#define TASK_F_EXECUTING   0x04 /* inside the SCSI layer */
-#define TASK_F_SCSI_DONE   0x08
-#define TASK_F_ABORTED	   0x10 /* no response may be sent */
-#define TASK_F_UNSOL_DONE  0x20 /* the unsolicited part of the data-out is complete */
-#define TASK_F_WAITING	   0x40 /* on conn->waiting */
-#define TASK_F_RSP_QUEUED  0x80
-#define TASK_F_TMF_WAITER  0x100 /* a TMF response waits for this task */
-#define TASK_F_ORDERED	   0x200 /* CmdSN reached: may be delivered to the SCSI layer */
-#define TASK_F_INUSE	   0x400 /* allocated */
-#define TASK_F_UNSOL_MORE  0x800 /* unsolicited Data-Out PDUs follow the command */
+#define TASK_F_IMMEDIATE  0x01
+#define TASK_F_PREPARED	  0x02 /* prepare said go on */
+#define TASK_F_EXECUTING  0x04 /* inside the SCSI layer */
+#define TASK_F_SCSI_DONE  0x08
+#define TASK_F_ABORTED	  0x10 /* no response may be sent */
+#define TASK_F_UNSOL_DONE 0x20 /* the unsolicited part of the data-out is complete */
+#define TASK_F_WAITING	  0x40 /* on conn->waiting */
+#define TASK_F_RSP_QUEUED 0x80
+#define TASK_F_TMF_WAITER 0x100 /* a TMF response waits for this task */
+#define TASK_F_ORDERED	  0x200 /* CmdSN reached: may be delivered to the SCSI layer */
+#define TASK_F_INUSE	  0x400 /* allocated */
+#define TASK_F_UNSOL_MORE 0x800 /* unsolicited Data-Out PDUs follow the command */
 
 /* conn.c */
 void tgt_conn_start(struct tgt_worker *w, int fd);
