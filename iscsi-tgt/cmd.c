@@ -10,12 +10,15 @@
 
 #include "iscsi-tgt/tgt_internal.h"
 
-/* Extra tasks beyond the CmdSN window, for immediate commands. */
-#define TASK_SPARE 16
+/*
+ * Tasks beyond the CmdSN window: immediate commands, and tasks whose status
+ * is queued (their window slot is already returned) but not yet written.
+ */
+#define TASK_SPARE(qd) ((qd) + 16)
 
 int tgt_cmd_tasks_init(struct tgt_conn *c)
 {
-	unsigned n = c->tgt->cfg.queue_depth + TASK_SPARE;
+	unsigned n = c->tgt->cfg.queue_depth + TASK_SPARE(c->tgt->cfg.queue_depth);
 
 	c->tasks = calloc(n, sizeof(*c->tasks));
 	if (!c->tasks)
@@ -69,6 +72,19 @@ static struct tgt_task *task_get(struct tgt_conn *c)
 	return t;
 }
 
+/*
+ * Give back the task's CmdSN window slot. Done when its status is queued, so
+ * that the response itself carries the larger MaxCmdSN; the task stays
+ * allocated until its PDUs are written, which the spare tasks cover.
+ */
+static void task_window_release(struct tgt_task *t)
+{
+	if ((t->flags & TASK_F_WINDOW) && t->conn->sess) {
+		t->flags &= ~TASK_F_WINDOW;
+		t->conn->sess->max_cmdsn++;
+	}
+}
+
 void tgt_task_release(struct tgt_task *t)
 {
 	struct tgt_conn *c = t->conn;
@@ -81,6 +97,7 @@ void tgt_task_release(struct tgt_task *t)
 		TAILQ_REMOVE(&c->active, t, link);
 	if (t->buf)
 		util_buf_put(conn_pool(c), t->buf, t->buf_len);
+	task_window_release(t);
 	t->buf = NULL;
 	t->flags = 0;
 	t->gen++;
@@ -187,6 +204,7 @@ static void task_send_status(struct tgt_task *t)
 	r->response = ISCSI_RSP_CMD_COMPLETED;
 	r->status = t->status;
 	put_be32(r->itt, t->itt);
+	task_window_release(t);
 	tgt_conn_fill_sn(c, r, true);
 	/* RFC 7143 11.4.6: the R2T and Data-In PDUs sent for the command. */
 	put_be32(r->exp_datasn, t->dir == TGT_DIR_IN ? t->datasn : t->r2tsn);
@@ -241,6 +259,7 @@ static void task_send_data_in(struct tgt_task *t)
 			d->flags |= ISCSI_DATA_STATUS | rflags;
 			d->status = t->status;
 			put_be32(d->residual, rcount);
+			task_window_release(t);
 			tgt_conn_fill_sn(c, d, true);
 			t->flags |= TASK_F_RSP_QUEUED;
 		} else {
@@ -461,12 +480,17 @@ static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	if (t->flags & TASK_F_SCSI_DONE)
 		t->data_expected = 0;
 
+	/*
+	 * A non-immediate command holds one slot of the CmdSN window until it
+	 * is released; only then does MaxCmdSN move (RFC 7143 4.2.2.1), so the
+	 * initiator never has more than queue_depth commands outstanding.
+	 */
+	if (!immediate)
+		t->flags |= TASK_F_WINDOW;
 	if (order == 0) {
 		t->flags |= TASK_F_ORDERED;
-		if (!immediate) {
+		if (!immediate)
 			s->exp_cmdsn++;
-			s->max_cmdsn++;
-		}
 	} else {
 		TAILQ_REMOVE(&c->active, t, link);
 		TAILQ_INSERT_TAIL(&c->waiting, t, link);

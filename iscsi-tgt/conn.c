@@ -169,6 +169,7 @@ static void conn_free(void *arg)
 
 	TAILQ_REMOVE(&c->w->conns, c, link);
 	c->w->nconns--;
+	tgt_login_free(c);
 	if (c->sess) {
 		struct tgt_session *s = c->sess;
 		tgt_session_unregister(s);
@@ -177,9 +178,10 @@ static void conn_free(void *arg)
 			LIST_REMOVE(&s->itl, lu_link);
 			pthread_mutex_unlock(&s->itl.lu->lock);
 		}
+		if (s->target)
+			tgt_target_put(s->target);
 		free(s);
 	}
-	tgt_login_free(c);
 	tgt_cmd_tasks_free(c);
 	for (unsigned i = 0; i < c->ntxchunks; i++)
 		free(c->txchunks[i]);
@@ -399,7 +401,6 @@ void tgt_conn_cmdsn_advanced(struct tgt_conn *c)
 	struct tgt_task *t;
 	bool again = true;
 
-	s->max_cmdsn = s->exp_cmdsn + c->tgt->cfg.queue_depth - 1;
 	/* Commands held because they arrived ahead of a gap may go now. */
 	while (again) {
 		again = false;
@@ -410,7 +411,6 @@ void tgt_conn_cmdsn_advanced(struct tgt_conn *c)
 			t->flags &= ~TASK_F_WAITING;
 			TAILQ_INSERT_TAIL(&c->active, t, link);
 			s->exp_cmdsn++;
-			s->max_cmdsn++;
 			tgt_task_start(t);
 			again = c->state != CONN_CLOSING;
 			break;

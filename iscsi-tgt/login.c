@@ -45,6 +45,8 @@ void tgt_login_free(struct tgt_conn *c)
 
 	if (!l)
 		return;
+	if (l->target && !(c->sess && c->sess->target == l->target))
+		tgt_target_put(l->target);
 	iscsi_text_free(&l->req);
 	iscsi_text_free(&l->rsp);
 	free(l);
@@ -104,9 +106,21 @@ static int login_fail(struct tgt_conn *c, uint16_t status, const char *why)
 {
 	struct tgt_login *l = c->login;
 
-	log_warn("%s: login failed (0x%04x): %s", c->peer, status, why);
+	void *data = NULL;
+	uint32_t len = l->rsp.len;
+
+	if (status == ISCSI_LS_TARGET_MOVED_TEMP || status == ISCSI_LS_TARGET_MOVED_PERM)
+		log_info("%s: login redirected (0x%04x)", c->peer, status);
+	else
+		log_warn("%s: login failed (0x%04x): %s", c->peer, status, why);
 	l->failed = true;
-	login_send(c, 0, status, NULL, 0, NULL, 0);
+	/* Only a redirect carries text with a failure status. */
+	if (status >> 8 == 1 && len) {
+		data = util_buf_get(util_reactor_bufpool(c->w->reactor), len);
+		if (data)
+			memcpy(data, l->rsp.buf, len);
+	}
+	login_send(c, 0, status, data, data ? len : 0, data, len);
 	c->state = CONN_LOGOUT; /* conn_flush closes once the queue drains */
 	return 1;		/* stop reading */
 }
@@ -175,15 +189,31 @@ static int login_first(struct tgt_conn *c, struct tgt_login *l, const struct isc
 	} else {
 		if (!tname || !tname[0])
 			return login_fail(c, ISCSI_LS_MISSING_PARAMETER, "no TargetName");
+		char redirect[64] = "";
+		uint16_t admit = 0;
 		pthread_rwlock_rdlock(&t->targets_lock);
 		l->target = tgt_target_find(t, tname);
-		if (l->target)
+		if (l->target) {
+			tgt_target_get(l->target); /* dropped by the session or tgt_login_free() */
 			l->cred = l->target->chap;
+			admit = tgt_target_admit(l->target, ini);
+			snprintf(redirect, sizeof(redirect), "%s", l->target->redirect);
+		}
 		pthread_rwlock_unlock(&t->targets_lock);
 		if (!l->target) {
 			log_info("%s: no target %s", c->peer, tname);
 			return login_fail(c, ISCSI_LS_NOT_FOUND, "target not found");
 		}
+		if (admit == ISCSI_LS_TARGET_MOVED_TEMP) {
+			/* RFC 7143 11.13.5: the answer carries the TargetAddress to use. */
+			log_info("%s: %s is served at %s: redirecting", c->peer, tname, redirect);
+			iscsi_text_reset(&l->rsp);
+			if (iscsi_text_add(&l->rsp, "TargetAddress", "%s,1", redirect) < 0)
+				return -ENOMEM;
+			return login_fail(c, admit, "target moved");
+		}
+		if (admit)
+			return login_fail(c, admit, "initiator not allowed by the volume's ACL");
 	}
 	l->need_chap = l->cred.user[0] != '\0';
 

@@ -23,7 +23,9 @@ static bool cmdsn_accept(struct tgt_conn *c, const struct iscsi_pdu *pdu, uint32
 		return false;
 	}
 	if (order == 0 && !iscsi_bhs_immediate(&pdu->hdr.bhs)) {
+		/* Answered at once: the window slot is free again right away. */
 		c->sess->exp_cmdsn++;
+		c->sess->max_cmdsn++;
 		tgt_conn_cmdsn_advanced(c);
 	}
 	return true;

@@ -114,6 +114,7 @@ int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 	tg->lu.lun = 0;
 	tg->lu.vol = vol;
 	tg->lu.target = tg;
+	atomic_init(&tg->refs, 1);
 	atomic_init(&tg->lu.wce, true);
 	atomic_init(&tg->lu.d_sense, false);
 	pthread_mutex_init(&tg->lu.lock, NULL);
@@ -134,6 +135,116 @@ int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 	log_info("target %s: volume %s, %llu bytes, %u-byte blocks%s", tg->iqn, vol_name(vol),
 		 (unsigned long long)vol_size(vol), vol_block_size(vol),
 		 tg->chap.user[0] ? (tg->chap.mutual_user[0] ? ", mutual CHAP" : ", CHAP") : "");
+	return 0;
+}
+
+static void target_free_policy(struct tgt_target *tg)
+{
+	for (unsigned i = 0; i < tg->nallow; i++)
+		free(tg->allow[i]);
+	free(tg->allow);
+	tg->allow = NULL;
+	tg->nallow = 0;
+}
+
+void tgt_target_get(struct tgt_target *tg)
+{
+	atomic_fetch_add(&tg->refs, 1);
+}
+
+void tgt_target_put(struct tgt_target *tg)
+{
+	if (atomic_fetch_sub(&tg->refs, 1) != 1)
+		return;
+	if (tg->released)
+		tg->released(tg->released_arg);
+	target_free_policy(tg);
+	pthread_mutex_destroy(&tg->lu.lock);
+	free(tg);
+}
+
+uint16_t tgt_target_admit(const struct tgt_target *tg, const char *initiator)
+{
+	if (tg->redirect[0])
+		return ISCSI_LS_TARGET_MOVED_TEMP;
+	if (!tg->allow)
+		return 0;
+	for (unsigned i = 0; i < tg->nallow; i++)
+		if (strcasecmp(tg->allow[i], initiator) == 0)
+			return 0;
+	return ISCSI_LS_AUTHZ_FAILED;
+}
+
+static void close_target_sessions(struct tgt *t, struct tgt_target *tg);
+
+static struct tgt_target *find_by_volume(struct tgt *t, const char *volume_name)
+{
+	char iqn[ISCSI_NAME_MAX];
+
+	if ((size_t)snprintf(iqn, sizeof(iqn), "%s:%s", t->cfg.node_prefix, volume_name) >=
+	    sizeof(iqn))
+		return NULL;
+	return tgt_target_find(t, iqn);
+}
+
+int tgt_target_update(struct tgt *t, const char *volume_name, const struct tgt_target_policy *p,
+		      bool drop_sessions)
+{
+	char **allow = NULL;
+	struct tgt_target *tg;
+
+	if (p->nallow) {
+		allow = calloc(p->nallow, sizeof(*allow));
+		if (!allow)
+			return -ENOMEM;
+		for (unsigned i = 0; i < p->nallow; i++) {
+			allow[i] = strdup(p->allow[i]);
+			if (!allow[i]) {
+				while (i-- > 0)
+					free(allow[i]);
+				free(allow);
+				return -ENOMEM;
+			}
+		}
+	}
+	pthread_rwlock_wrlock(&t->targets_lock);
+	tg = find_by_volume(t, volume_name);
+	if (!tg) {
+		pthread_rwlock_unlock(&t->targets_lock);
+		for (unsigned i = 0; i < p->nallow; i++)
+			free(allow[i]);
+		free(allow);
+		return -ENOENT;
+	}
+	target_free_policy(tg);
+	tg->allow = allow;
+	tg->nallow = p->nallow;
+	tg->chap = p->chap;
+	snprintf(tg->redirect, sizeof(tg->redirect), "%s", p->redirect);
+	if (drop_sessions)
+		close_target_sessions(t, tg);
+	pthread_rwlock_unlock(&t->targets_lock);
+	return 0;
+}
+
+int tgt_target_remove(struct tgt *t, const char *volume_name, void (*released)(void *arg),
+		      void *arg)
+{
+	struct tgt_target *tg;
+
+	pthread_rwlock_wrlock(&t->targets_lock);
+	tg = find_by_volume(t, volume_name);
+	if (!tg) {
+		pthread_rwlock_unlock(&t->targets_lock);
+		return -ENOENT;
+	}
+	TAILQ_REMOVE(&t->targets, tg, link);
+	tg->released = released;
+	tg->released_arg = arg;
+	close_target_sessions(t, tg);
+	pthread_rwlock_unlock(&t->targets_lock);
+	log_info("target %s removed", tg->iqn);
+	tgt_target_put(tg); /* the list's reference */
 	return 0;
 }
 
@@ -309,11 +420,51 @@ void tgt_session_unregister(struct tgt_session *s)
 	pthread_mutex_unlock(&t->sess_lock);
 }
 
+/*
+ * Closing a session that lives on another reactor: the message names it by
+ * TSIH, not by pointer, because the connection may be freed before the
+ * message runs; it is looked up again on its own thread.
+ */
+struct close_req {
+	struct tgt_worker *w;
+	uint16_t tsih;
+	const char *why;
+};
+
 static void close_msg(void *arg)
 {
-	struct tgt_conn *c = arg;
+	struct close_req *req = arg;
+	struct tgt_conn *c;
 
-	tgt_conn_close(c, "session reinstated by a new login");
+	TAILQ_FOREACH (c, &req->w->conns, link)
+		if (c->sess && c->sess->tsih == req->tsih)
+			tgt_conn_close(c, req->why);
+	free(req);
+}
+
+/* Under t->sess_lock. */
+static void close_session_async(struct tgt_session *o, const char *why)
+{
+	struct close_req *req = malloc(sizeof(*req));
+
+	if (!req)
+		return;
+	req->w = o->conn->w;
+	req->tsih = o->tsih;
+	req->why = why;
+	if (util_reactor_send(req->w->reactor, close_msg, req) < 0)
+		free(req);
+}
+
+static void close_target_sessions(struct tgt *t, struct tgt_target *tg)
+{
+	struct tgt_session *o;
+
+	pthread_mutex_lock(&t->sess_lock);
+	TAILQ_FOREACH (o, &t->sessions, link)
+		if (o->target == tg && o->conn)
+			close_session_async(o, "target policy changed or target removed");
+	pthread_mutex_unlock(&t->sess_lock);
 }
 
 void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news)
@@ -331,7 +482,7 @@ void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news)
 		 * The old session's connection lives on its own reactor: ask
 		 * it to close there. At ERL 0 its tasks end with it.
 		 */
-		util_reactor_send(o->conn->w->reactor, close_msg, o->conn);
+		close_session_async(o, "session reinstated by a new login");
 	}
 	pthread_mutex_unlock(&t->sess_lock);
 }
@@ -365,9 +516,14 @@ int tgt_sendtargets(struct tgt *t, struct tgt_conn *c, const char *which, struct
 		} else if (strcasecmp(which, tg->iqn) != 0) {
 			continue;
 		}
+		if (tg->allow && tgt_target_admit(tg, c->sess->params.initiator_name) != 0 &&
+		    !tg->redirect[0])
+			continue; /* hosts see only the volumes they may use */
 		rc = iscsi_text_add(out, "TargetName", "%s", tg->iqn);
+		/* A volume owned elsewhere is listed with its owner's portal (DESIGN.md). */
 		if (!rc)
-			rc = iscsi_text_add(out, "TargetAddress", "%s,1", c->local);
+			rc = iscsi_text_add(out, "TargetAddress", "%s,1",
+					    tg->redirect[0] ? tg->redirect : c->local);
 		if (rc)
 			break;
 	}
@@ -425,8 +581,7 @@ void tgt_destroy(struct tgt *t)
 		return;
 	while ((tg = TAILQ_FIRST(&t->targets)) != NULL) {
 		TAILQ_REMOVE(&t->targets, tg, link);
-		pthread_mutex_destroy(&tg->lu.lock);
-		free(tg);
+		tgt_target_put(tg);
 	}
 	pthread_rwlock_destroy(&t->targets_lock);
 	pthread_mutex_destroy(&t->sess_lock);

@@ -60,6 +60,38 @@ struct tgt *tgt_create(const struct tgt_config *cfg, struct util_reactor **react
 int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 		   const struct iscsi_chap_cred *chap);
 
+/* Access policy of a target, replaced as a whole by tgt_target_update(). */
+struct tgt_target_policy {
+	/*
+	 * Non-empty: the volume is served by another engine at this portal
+	 * ("addr:port"); logins are redirected there (RFC 7143 11.13.5, status
+	 * 0x0101) and SendTargets lists it as the TargetAddress.
+	 */
+	char redirect[64];
+	/* Initiator names allowed to log in; none listed: everybody. Copied. */
+	const char *const *allow;
+	unsigned nallow;
+	struct iscsi_chap_cred chap; /* empty user: no CHAP */
+};
+
+/*
+ * Replace the policy of target PREFIX:\p volume_name. Existing sessions are
+ * not affected, except that with \p drop_sessions they are closed (hosts log
+ * in again and meet the new policy, e.g. a redirect). Any thread.
+ * Returns 0, -ENOENT, -ENOMEM.
+ */
+int tgt_target_update(struct tgt *t, const char *volume_name, const struct tgt_target_policy *p,
+		      bool drop_sessions);
+
+/*
+ * Stop exposing PREFIX:\p volume_name: no new logins, its sessions close.
+ * When the last session is gone \p released(\p arg) runs (on a reactor
+ * thread, or before returning when there was none); only then may the
+ * caller close the volume. Returns 0 or -ENOENT (then \p released never runs).
+ */
+int tgt_target_remove(struct tgt *t, const char *volume_name, void (*released)(void *arg),
+		      void *arg);
+
 /*
  * Listen on \p addr:\p port (IPv4 or IPv6 literal). Returns 0 or a negative
  * errno (logged, e.g. -EADDRINUSE).

@@ -62,10 +62,24 @@ void tgt_lu_ua_raise(struct tgt_lu *lu, enum tgt_ua ua, struct tgt_itl *except);
 struct tgt_target {
 	char iqn[ISCSI_NAME_MAX];
 	char alias[ISCSI_ALIAS_MAX];
+	/* policy: under tgt->targets_lock */
 	struct iscsi_chap_cred chap; /* empty user: no CHAP */
-	struct tgt_lu lu;	     /* LUN 0 */
+	char redirect[64];	     /* served elsewhere: redirect logins there */
+	char **allow;		     /* allowed initiator names; NULL: all */
+	unsigned nallow;
+	struct tgt_lu lu; /* LUN 0 */
+	/* one reference for the target list, one per login or session using it */
+	atomic_uint refs;
+	void (*released)(void *arg);
+	void *released_arg;
 	TAILQ_ENTRY(tgt_target) link;
 };
+
+/* Take / drop a reference; the last put frees the target (after released()). */
+void tgt_target_get(struct tgt_target *tg);
+void tgt_target_put(struct tgt_target *tg);
+/* Login checks under targets_lock (read): 0, or a login status. */
+uint16_t tgt_target_admit(const struct tgt_target *tg, const char *initiator);
 
 /* ---- tasks ---- */
 
@@ -320,10 +334,11 @@ struct tgt_conn {
 #define TASK_F_UNSOL_DONE 0x20 /* the unsolicited part of the data-out is complete */
 #define TASK_F_WAITING	  0x40 /* on conn->waiting */
 #define TASK_F_RSP_QUEUED 0x80
-#define TASK_F_TMF_WAITER 0x100 /* a TMF response waits for this task */
-#define TASK_F_ORDERED	  0x200 /* CmdSN reached: may be delivered to the SCSI layer */
-#define TASK_F_INUSE	  0x400 /* allocated */
-#define TASK_F_UNSOL_MORE 0x800 /* unsolicited Data-Out PDUs follow the command */
+#define TASK_F_TMF_WAITER 0x100	 /* a TMF response waits for this task */
+#define TASK_F_ORDERED	  0x200	 /* CmdSN reached: may be delivered to the SCSI layer */
+#define TASK_F_INUSE	  0x400	 /* allocated */
+#define TASK_F_UNSOL_MORE 0x800	 /* unsolicited Data-Out PDUs follow the command */
+#define TASK_F_WINDOW	  0x1000 /* holds a CmdSN window slot until its status is queued */
 
 /* conn.c */
 void tgt_conn_start(struct tgt_worker *w, int fd);
