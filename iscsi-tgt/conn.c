@@ -125,6 +125,8 @@ void tgt_conn_start(struct tgt_worker *w, int fd)
 
 	if (!c)
 		goto err;
+	static atomic_uint_fast64_t next_id = 1;
+	c->id = atomic_fetch_add(&next_id, 1);
 	c->tgt = t;
 	c->w = w;
 	c->fd = fd;

@@ -36,7 +36,8 @@ struct tgt_login {
 	uint8_t rsp_flags; /* T/CSG/NSG of the response being sent */
 	bool negot_ready;  /* login_first() done */
 	bool tpgt_sent;
-	bool to_ffp; /* the response being sent ends the login */
+	bool to_ffp;		 /* the response being sent ends the login */
+	unsigned reinstate_wait; /* old sessions still closing: the final response waits */
 };
 
 void tgt_login_free(struct tgt_conn *c)
@@ -275,7 +276,7 @@ static int login_complete(struct tgt_conn *c, struct tgt_login *l)
 		LIST_INSERT_HEAD(&lu->itls, &s->itl, lu_link);
 		pthread_mutex_unlock(&lu->lock);
 		/* RFC 7143 6.3.5: same initiator, ISID and target: the old session ends. */
-		tgt_session_reinstate(c->tgt, s);
+		l->reinstate_wait = tgt_session_reinstate(c->tgt, s, c);
 	}
 	log_notice("%s: %s session %u for %s%s%s (digests %s/%s, MaxRecvDSL %u, burst %u/%u)",
 		   c->peer, s->discovery ? "discovery" : "normal", s->tsih, p->initiator_name,
@@ -430,6 +431,20 @@ int tgt_login_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	}
 	iscsi_text_reset(&l->req);
 	l->rsp_flags = flags;
+	if (l->reinstate_wait) {
+		log_info("%s: waiting for %u reinstated session(s) to end", c->peer,
+			 l->reinstate_wait);
+		return 0;
+	}
 	login_send_rsp(c);
 	return 0;
+}
+
+void tgt_login_reinstated(struct tgt_conn *c)
+{
+	struct tgt_login *l = c->login;
+
+	if (!l || !l->reinstate_wait || --l->reinstate_wait)
+		return;
+	login_send_rsp(c);
 }

@@ -321,13 +321,16 @@ int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		struct tgt_task *t = tgt_task_by_itt(c, get_be32(h->rtt));
 		if (!t) {
 			/*
-			 * RFC 7143 11.5.1: a task not found whose RefCmdSN is
-			 * already past was completed: "Function complete".
+			 * RFC 7143 11.5.1: a task never received (RefCmdSN in
+			 * the window and before the TMF's own CmdSN) counts as
+			 * received and aborted: "Function complete". A task
+			 * already answered does not exist any more.
 			 */
 			uint32_t ref = get_be32(h->refcmdsn);
+			bool unseen = sn_ge(ref, s->exp_cmdsn) && sn_le(ref, s->max_cmdsn) &&
+				      sn_lt(ref, get_be32(h->cmdsn));
 			tmf_respond(c, itt,
-				    sn_lt(ref, s->exp_cmdsn) ? ISCSI_TMF_RSP_COMPLETE
-							     : ISCSI_TMF_RSP_NO_TASK);
+				    unseen ? ISCSI_TMF_RSP_COMPLETE : ISCSI_TMF_RSP_NO_TASK);
 			return 0;
 		}
 		tmf_abort(c, t);

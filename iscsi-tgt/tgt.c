@@ -409,6 +409,23 @@ int tgt_session_register(struct tgt_session *s)
 	return 0;
 }
 
+struct reinstated_msg {
+	struct tgt_worker *w;
+	uint64_t conn_id;
+};
+
+static void reinstated_run(void *arg)
+{
+	struct reinstated_msg *m = arg;
+	struct tgt_conn *c;
+
+	/* The waiting login may have ended meanwhile: look it up by id. */
+	TAILQ_FOREACH (c, &m->w->conns, link)
+		if (c->id == m->conn_id && c->state == CONN_LOGIN)
+			tgt_login_reinstated(c);
+	free(m);
+}
+
 void tgt_session_unregister(struct tgt_session *s)
 {
 	struct tgt *t = s->tgt;
@@ -417,6 +434,16 @@ void tgt_session_unregister(struct tgt_session *s)
 	if (s->tsih)
 		TAILQ_REMOVE(&t->sessions, s, link);
 	s->tsih = 0;
+	if (s->waiter_w) {
+		struct reinstated_msg *m = malloc(sizeof(*m));
+		if (m) {
+			m->w = s->waiter_w;
+			m->conn_id = s->waiter_conn;
+			if (util_reactor_send(m->w->reactor, reinstated_run, m) < 0)
+				free(m);
+		}
+		s->waiter_w = NULL;
+	}
 	pthread_mutex_unlock(&t->sess_lock);
 }
 
@@ -467,24 +494,30 @@ static void close_target_sessions(struct tgt *t, struct tgt_target *tg)
 	pthread_mutex_unlock(&t->sess_lock);
 }
 
-void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news)
+unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news, struct tgt_conn *c)
 {
 	struct tgt_session *o;
+	unsigned n = 0;
 
 	pthread_mutex_lock(&t->sess_lock);
 	TAILQ_FOREACH (o, &t->sessions, link) {
 		if (o == news || o->target != news->target ||
 		    memcmp(o->isid, news->isid, sizeof(o->isid)) != 0 ||
 		    strcasecmp(o->params.initiator_name, news->params.initiator_name) != 0 ||
-		    !o->conn)
+		    !o->conn || o->waiter_w)
 			continue;
 		/*
 		 * The old session's connection lives on its own reactor: ask
-		 * it to close there. At ERL 0 its tasks end with it.
+		 * it to close there. At ERL 0 its tasks end with it; the new
+		 * login completes once it is gone.
 		 */
+		o->waiter_w = c->w;
+		o->waiter_conn = c->id;
 		close_session_async(o, "session reinstated by a new login");
+		n++;
 	}
 	pthread_mutex_unlock(&t->sess_lock);
+	return n;
 }
 
 void tgt_conn_gone(struct tgt *t)
