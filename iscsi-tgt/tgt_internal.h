@@ -248,6 +248,13 @@ struct tgt_session {
 	uint32_t exp_cmdsn;
 	uint32_t max_cmdsn;
 	struct tgt_itl itl;	       /* LUN 0 */
+	/*
+	 * A login reinstating this session waits until it is gone, so that
+	 * none of its writes still in flight can land after the new
+	 * session's (RFC 7143 6.3.5). Under tgt->sess_lock.
+	 */
+	struct tgt_worker *waiter_w;
+	uint64_t waiter_conn;
 	TAILQ_ENTRY(tgt_session) link; /* on tgt->sessions, under tgt->sess_lock */
 };
 
@@ -271,6 +278,7 @@ struct tgt_txbuf {
 struct tgt_login;
 
 struct tgt_conn {
+	uint64_t id; /* unique over the engine's life: names the connection in messages */
 	struct tgt *tgt;
 	struct tgt_worker *w;
 	int fd;
@@ -360,6 +368,8 @@ void tgt_conn_cmdsn_advanced(struct tgt_conn *c);
 int tgt_conn_cmdsn_check(struct tgt_conn *c, uint32_t cmdsn, bool immediate);
 
 /* login.c */
+/* One session that the login of \p c reinstates is gone. */
+void tgt_login_reinstated(struct tgt_conn *c);
 int tgt_login_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu);
 void tgt_login_free(struct tgt_conn *c);
 
@@ -389,8 +399,13 @@ void tgt_nop_ping(struct tgt_conn *c);
 struct tgt_target *tgt_target_find(struct tgt *t, const char *iqn); /* under targets_lock (read) */
 int tgt_session_register(struct tgt_session *s);
 void tgt_session_unregister(struct tgt_session *s);
-/* Drop every other session of (initiator name, ISID, target) (reinstatement, RFC 7143 6.3.5). */
-void tgt_session_reinstate(struct tgt *t, const struct tgt_session *news);
+/*
+ * Close every other session of (initiator name, ISID, target) (session
+ * reinstatement, RFC 7143 6.3.5). Returns how many; for each, once it is
+ * gone, tgt_login_reinstated() runs for connection \p c on c's reactor.
+ */
+unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news,
+			       struct tgt_conn *c);
 /* Connection count bookkeeping for tgt_shutdown(). */
 void tgt_conn_gone(struct tgt *t);
 /* Append "TargetName=...\0TargetAddress=...\0" for SendTargets. */
