@@ -176,6 +176,8 @@ static void conn_free(void *arg)
 		struct tgt_session *s = c->sess;
 		tgt_session_unregister(s);
 		if (s->itl.lu) {
+			/* I_T nexus loss ends SPC-2 reservations (SPC-4 5.12.2). */
+			tgt_pr_nexus_gone(&s->itl);
 			pthread_mutex_lock(&s->itl.lu->lock);
 			LIST_REMOVE(&s->itl, lu_link);
 			pthread_mutex_unlock(&s->itl.lu->lock);

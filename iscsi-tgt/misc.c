@@ -350,14 +350,18 @@ int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 			return 0;
 		}
 		tmf_abort_lun(c, h, false);
-		/* SAM-5 6.3.3: other nexuses learn of the reset by a unit attention. */
-		tgt_lu_ua_raise(lu, TGT_UA_LUN_RESET, &s->itl);
+		/* SAM-5 6.3.3: every nexus, the issuer too, learns of the reset by a unit
+		 * attention. */
+		tgt_pr_lu_reset(lu);
+		tgt_lu_ua_raise(lu, TGT_UA_LUN_RESET, NULL);
 		break;
 	case ISCSI_TMF_TARGET_WARM_RESET:
 	case ISCSI_TMF_TARGET_COLD_RESET:
 		tmf_abort_lun(c, h, true);
-		if (lu)
-			tgt_lu_ua_raise(lu, TGT_UA_BUS_RESET, &s->itl);
+		if (lu) {
+			tgt_pr_lu_reset(lu);
+			tgt_lu_ua_raise(lu, TGT_UA_BUS_RESET, NULL);
+		}
 		break;
 	case ISCSI_TMF_CLEAR_ACA:
 		tmf_respond(c, itt, ISCSI_TMF_RSP_NOT_SUPPORTED);

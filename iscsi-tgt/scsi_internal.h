@@ -22,6 +22,9 @@
 #define TGT_SCSI_F_OK_ON_SECONDARY 0x0008 /* HA: allowed on the partner engine */
 #define TGT_SCSI_F_ALLOW_ON_RESV   0x0010 /* allowed under another nexus' reservation */
 #define TGT_SCSI_F_SA		   0x0020 /* has a service action in byte 1 bits 4..0 */
+/* Reservations (scsi_pr.c, SPC-4 5.12.1 table 56 / SBC-3 4.17 table 13): */
+#define TGT_SCSI_F_RESV_READ 0x1000 /* reads the medium: allowed under Write Exclusive */
+#define TGT_SCSI_F_SPC2_OK   0x2000 /* allowed under another nexus' RESERVE(6/10) */
 
 /*
  * Decode what the table cannot: set dir/xfer_len/lba/nblocks, check
@@ -93,6 +96,52 @@ void tgt_sbc_start_stop(struct tgt_task *t);
 /* Capacity of the task's LU in logical blocks. */
 uint64_t tgt_sbc_nblocks(const struct tgt_lu *lu);
 
+/* ---- logical block provisioning (scsi_lbp.c) ---- */
+int tgt_lbp_unmap_prep(struct tgt_task *t);
+void tgt_lbp_unmap(struct tgt_task *t);
+int tgt_lbp_write_same_prep(struct tgt_task *t);
+void tgt_lbp_write_same(struct tgt_task *t);
+int tgt_lbp_get_lba_status_prep(struct tgt_task *t);
+void tgt_lbp_get_lba_status(struct tgt_task *t);
+/* What READ CAPACITY(16) and the VPD pages report (bytes 13..15 of RC16 data). */
+void tgt_lbp_read_capacity16(const struct tgt_task *t, uint8_t *buf);
+/* Block Limits VPD fields of UNMAP, WRITE SAME, COMPARE AND WRITE, WRITE ATOMIC. */
+void tgt_lbp_block_limits(const struct tgt_task *t, uint8_t *page);
+/* Logical Block Provisioning VPD page (B2h) into \p page; returns its length. */
+uint32_t tgt_lbp_vpd_b2(const struct tgt_task *t, uint8_t *page);
+
+/* ---- atomic writes and the write gate (scsi_caw.c) ---- */
+int tgt_caw_prep(struct tgt_task *t);
+void tgt_caw(struct tgt_task *t);
+int tgt_orwrite_prep(struct tgt_task *t);
+void tgt_orwrite(struct tgt_task *t);
+int tgt_write_atomic_prep(struct tgt_task *t);
+void tgt_write_atomic(struct tgt_task *t);
+/*
+ * The write gate of the task's LU. tgt_gate_write() before a write is
+ * submitted, tgt_gate_excl() before an atomic command reads: 0 go on, 1 the
+ * task is queued and its exec handler will be called again on its own
+ * thread once admitted. tgt_gate_end() when its writes are complete (a
+ * no-op for a task that holds nothing).
+ */
+int tgt_gate_write(struct tgt_task *t);
+int tgt_gate_excl(struct tgt_task *t);
+void tgt_gate_end(struct tgt_task *t);
+
+/* ---- media commands (scsi_media.c) ---- */
+int tgt_sanitize_prep(struct tgt_task *t);
+void tgt_sanitize(struct tgt_task *t);
+int tgt_read_defect_prep(struct tgt_task *t);
+void tgt_read_defect(struct tgt_task *t);
+/* SBC-3 4.11: while a SANITIZE runs, commands fail NOT READY; 1 when \p t failed so. */
+int tgt_media_check(struct tgt_task *t);
+
+/* ---- third-party copy (scsi_xcopy.c) ---- */
+int tgt_xcopy_prep(struct tgt_task *t);
+void tgt_xcopy(struct tgt_task *t);
+void tgt_xcopy_copy_status(struct tgt_task *t);
+void tgt_xcopy_op_params(struct tgt_task *t);
+
 /* ---- sense (scsi_sense.c) ---- */
 
 /* What goes into one sense data buffer. */
@@ -123,6 +172,27 @@ void tgt_scsi_fail_field(struct tgt_task *t, uint16_t code, bool cdb, uint16_t b
  * thread of the nexus only.
  */
 bool tgt_scsi_ua_take(struct tgt_itl *itl, uint16_t *code);
+
+/* ---- reservations (scsi_pr.c) ---- */
+
+/*
+ * Whether \p t (command \p cmd) conflicts with a reservation of another
+ * nexus: returns 1 with RESERVATION CONFLICT set, else 0. Lock-free when the
+ * LU has no registration or reservation.
+ */
+int tgt_pr_check(struct tgt_task *t, const struct tgt_scsi_cmd *cmd);
+void tgt_pr_in(struct tgt_task *t);
+int tgt_pr_out_prep(struct tgt_task *t);
+void tgt_pr_out(struct tgt_task *t);
+void tgt_pr_reserve(struct tgt_task *t);
+void tgt_pr_release(struct tgt_task *t);
+/* Durable files (scsi_pr_store.c): atomic replace with fsyncs; 0 or -errno (logged). */
+#define TGT_PR_PATH_MAX	 1200
+#define TGT_PR_STORE_MAX (1 << 20)
+int tgt_pr_store_save(const char *path, const char *text, size_t len);
+int tgt_pr_store_remove(const char *path);
+/* *text: malloc'd, NUL-terminated; -ENOENT when there is no file. */
+int tgt_pr_store_load(const char *path, char **text);
 
 /* ---- small helpers shared by the handlers ---- */
 

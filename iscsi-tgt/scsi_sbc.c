@@ -193,6 +193,7 @@ static void sbc_rw_done(void *arg, int status)
 {
 	struct tgt_task *t = arg;
 
+	tgt_gate_end(t); /* a write leaves the LU's write gate (scsi_caw.c) */
 	if (status != 0) {
 		sbc_io_failed(t, status);
 		return;
@@ -221,10 +222,15 @@ void tgt_sbc_rw(struct tgt_task *t)
 		fua = !atomic_load_explicit(&t->lu->wce, memory_order_relaxed);
 		if (t->cmd->cdb_len != 6 && (t->cdb[1] & SBC_FUA))
 			fua = true;
+		/* Wait while an atomic command owns the LU; called again once admitted. */
+		if (tgt_gate_write(t))
+			return;
 	}
 	if (sbc_submit(t, write ? VOL_OP_WRITE : VOL_OP_READ, t->buf, t->xfer_len, fua,
-		       sbc_rw_done) < 0)
+		       sbc_rw_done) < 0) {
+		tgt_gate_end(t);
 		tgt_task_done(t);
+	}
 }
 
 /* ---- VERIFY and WRITE AND VERIFY ---- */
@@ -358,6 +364,7 @@ static void sbc_write_verify_done(void *arg, int status)
 {
 	struct tgt_task *t = arg;
 
+	tgt_gate_end(t);
 	if (status != 0) {
 		sbc_io_failed(t, status);
 		return;
@@ -380,8 +387,12 @@ void tgt_sbc_write_verify(struct tgt_task *t)
 	 * the write is forced durable so the read-back sees the medium.
 	 */
 	t->scsi_step = SBC_STEP_IO;
-	if (sbc_submit(t, VOL_OP_WRITE, t->buf, t->xfer_len, true, sbc_write_verify_done) < 0)
+	if (tgt_gate_write(t))
+		return;
+	if (sbc_submit(t, VOL_OP_WRITE, t->buf, t->xfer_len, true, sbc_write_verify_done) < 0) {
+		tgt_gate_end(t);
 		tgt_task_done(t);
+	}
 }
 
 /* ---- PRE-FETCH, SYNCHRONIZE CACHE ---- */
@@ -481,11 +492,12 @@ void tgt_sbc_read_capacity16(struct tgt_task *t)
 	/*
 	 * SBC-3 5.16: no protection information (P_TYPE, PROT_EN 0);
 	 * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0, a logical block is a
-	 * physical block of the volume; LBPME 0 until thin provisioning.
+	 * physical block of the volume; LBPME/LBPRZ from scsi_lbp.c.
 	 */
 	memset(buf, 0, sizeof(buf));
 	put_be64(buf, tgt_sbc_nblocks(t->lu) - 1);
 	put_be32(buf + 8, sbc_bs(t));
+	tgt_lbp_read_capacity16(t, buf);
 	tgt_scsi_data_in(t, buf, sizeof(buf));
 }
 

@@ -74,6 +74,8 @@ static uint32_t spc_inquiry_std(const struct tgt_task *t, uint8_t *p)
 	/* HISUP: LUNs are reported in the SAM-5 hierarchical format. */
 	p[3] = INQ_BYTE3_HISUP | INQ_BYTE3_RDF_SPC2;
 	p[4] = INQ_STD_LEN - 5; /* ADDITIONAL LENGTH */
+	/* 3PC: EXTENDED COPY is supported (scsi_xcopy.c). */
+	p[5] = INQ_BYTE5_3PC;
 	/* CMDQUE: the full task set (SIMPLE queueing) is supported. */
 	p[7] = INQ_BYTE7_CMDQUE;
 	spc_put_ascii(p + 8, SPC_VENDOR, 8);
@@ -162,7 +164,8 @@ static uint32_t spc_vpd_block_limits(const struct tgt_task *t, uint8_t *p)
 	/* OPTIMAL TRANSFER LENGTH GRANULARITY: a 4 KiB page, in blocks. */
 	put_be16(p + 6, (uint16_t)gran);
 	put_be32(p + 8, tgt_task_config(t)->max_xfer_blocks);
-	/* No UNMAP, WRITE SAME or COMPARE AND WRITE yet: their limits stay 0. */
+	/* UNMAP, WRITE SAME, COMPARE AND WRITE and WRITE ATOMIC limits: scsi_lbp.c. */
+	tgt_lbp_block_limits(t, p);
 	return 4 + VPD_BLOCK_LIMITS_LEN;
 }
 
@@ -202,15 +205,13 @@ static uint32_t spc_vpd(const struct tgt_task *t, uint8_t code, uint8_t *p)
 		/* SBC-3 6.5.2: MEDIUM ROTATION RATE 1: a non-rotating medium. */
 		memset(p + 4, 0, VPD_BLOCK_CHAR_LEN);
 		put_be16(p + 4, VPD_B1_NON_ROTATING);
+		/* SBC-4 6.6.2 WABEREQ 01b: reads after a BLOCK ERASE succeed (zeros). */
+		p[7] = VPD_B1_WABEREQ_READ_OK;
 		len = 4 + VPD_BLOCK_CHAR_LEN;
 		break;
 	case VPD_LB_PROVISIONING:
-		/*
-		 * SBC-3 6.5.4: no UNMAP, no WRITE SAME unmapping, fully
-		 * provisioned (READ CAPACITY(16) reports LBPME 0 to match).
-		 */
-		memset(p + 4, 0, VPD_LBP_LEN);
-		len = 4 + VPD_LBP_LEN;
+		/* SBC-3 6.5.4: thin provisioned, UNMAP and WRITE SAME (scsi_lbp.c). */
+		len = tgt_lbp_vpd_b2(t, p);
 		break;
 	default:
 		return 0;

@@ -273,4 +273,120 @@
 #define RSTMF_QTS   0x04 /* QUERY TASK */
 #define RSTMF_TRS   0x02 /* TARGET RESET */
 
+/* Reservations: RESERVE/RELEASE (SPC-2 7.21-7.24), PERSISTENT RESERVE IN/OUT (SPC-4 6.15-6.17) */
+#define SCSI_OP_RESERVE_10	       0x56
+#define SCSI_OP_RELEASE_10	       0x57
+#define PRIN_READ_KEYS		       0x00
+#define PRIN_READ_RESERVATION	       0x01
+#define PRIN_REPORT_CAPABILITIES       0x02
+#define PRIN_READ_FULL_STATUS	       0x03
+#define PROUT_REGISTER		       0x00
+#define PROUT_RESERVE		       0x01
+#define PROUT_RELEASE		       0x02
+#define PROUT_CLEAR		       0x03
+#define PROUT_PREEMPT		       0x04
+#define PROUT_PREEMPT_AND_ABORT	       0x05
+#define PROUT_REGISTER_AND_IGNORE      0x06
+#define PROUT_REGISTER_AND_MOVE	       0x07
+#define PR_TYPE_WR_EX		       0x1
+#define PR_TYPE_EX_AC		       0x3
+#define PR_TYPE_WR_EX_RO	       0x5
+#define PR_TYPE_EX_AC_RO	       0x6
+#define PR_TYPE_WR_EX_AR	       0x7
+#define PR_TYPE_EX_AC_AR	       0x8
+#define PR_SCOPE_LU		       0x0
+#define PROUT_BASIC_LEN		       24   /* basic parameter list (SPC-4 6.17.3) */
+#define PROUT_SPEC_I_PT		       0x08 /* byte 20 */
+#define PROUT_ALL_TG_PT		       0x04
+#define PROUT_APTPL		       0x01
+#define PROUT_MOVE_UNREG	       0x02 /* REGISTER AND MOVE byte 17 */
+#define PRCAP_CRH		       0x10 /* REPORT CAPABILITIES byte 2 */
+#define PRCAP_SIP_C		       0x08
+#define PRCAP_ATP_C		       0x04
+#define PRCAP_PTPL_C		       0x01
+#define PRCAP_TMV		       0x80 /* byte 3 */
+#define PRCAP_ALLOW_CMDS_SHIFT	       4
+#define PRCAP_PTPL_A		       0x01
+#define PRFS_ALL_TG_PT		       0x02 /* READ FULL STATUS descriptor byte 12 */
+#define PRFS_R_HOLDER		       0x01
+#define TPID_PROTO_ISCSI	       0x05 /* TransportID (SPC-4 7.6.4.6) */
+#define TPID_FMT_NAME		       0x00
+#define TPID_FMT_PORT		       0x40
+#define ASC_INVALID_RELEASE_OF_PR      0x2604
+#define ASC_RESERVATIONS_PREEMPTED     0x2a03
+#define ASC_RESERVATIONS_RELEASED      0x2a04
+#define ASC_REGISTRATIONS_PREEMPTED    0x2a05
+#define ASC_INSUFFICIENT_REG_RESOURCES 0x5504
+
+/* Third-party copy: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 6.4, 6.18) */
+#define SCSI_OP_EXTENDED_COPY	     0x83
+#define SCSI_OP_RECEIVE_COPY_RESULTS 0x84
+#define XCOPY_SA_LID1		     0x00 /* EXTENDED COPY(LID1) */
+#define RCR_SA_COPY_STATUS	     0x00 /* RECEIVE COPY RESULTS service actions */
+#define RCR_SA_OPERATING_PARAMS	     0x03
+#define INQ_BYTE5_3PC		     0x08 /* standard INQUIRY: third-party copy supported */
+#define XCOPY_HDR_LEN		     16	  /* parameter list header (SPC-4 6.4.3.1) */
+#define XCOPY_LIST_ID_USAGE_SHIFT    3	  /* header byte 1, bits 4..3 */
+#define XCOPY_LIST_ID_HOLD	     0x0  /* hold results for RECEIVE COPY RESULTS */
+#define XCOPY_LIST_ID_NO_HOLD	     0x2
+#define XCOPY_LIST_ID_NONE	     0x3  /* no list identifier (SNLID) */
+#define XCOPY_CSCD_ID		     0xe4 /* identification descriptor CSCD (SPC-4 6.4.5.6) */
+#define XCOPY_CSCD_LEN		     32
+#define XCOPY_CSCD_NUL		     0x20 /* CSCD byte 1 */
+#define XCOPY_CSCD_PAD		     0x04 /* CSCD byte 28 (block device parameters) */
+#define XCOPY_SEG_B2B		     0x02 /* block device to block device segment */
+#define XCOPY_SEG_B2B_LEN	     28
+#define XCOPY_SEG_DC		     0x02 /* segment byte 1 */
+#define XCOPY_SEG_CAT		     0x01
+#define RCR_STATUS_IN_PROGRESS	     0x00 /* COPY STATUS: COPY MANAGER STATUS */
+#define RCR_STATUS_GOOD		     0x01
+#define RCR_STATUS_ERROR	     0x02
+#define RCR_COPY_STATUS_LEN	     12
+#define ASC_OPERATION_IN_PROGRESS    0x0016
+#define ASC_UNREACHABLE_COPY_TARGET  0x0804
+#define ASC_COPY_TARGET_UNREACHABLE  0x0d02 /* COPY TARGET DEVICE NOT REACHABLE */
+#define ASC_INCORRECT_COPY_TARGET    0x0d03 /* INCORRECT COPY TARGET DEVICE TYPE */
+#define ASC_TOO_MANY_CSCDS	     0x2606 /* TOO MANY TARGET DESCRIPTORS */
+#define ASC_UNSUPPORTED_CSCD_TYPE    0x2607
+#define ASC_TOO_MANY_SEGMENTS	     0x2608
+#define ASC_UNSUPPORTED_SEGMENT_TYPE 0x2609
+#define ASC_UNEXPECTED_INEXACT_SEG   0x260a
+#define SENSE_SKS_SD		     0x20 /* segment pointer: relative to the segment descriptor */
+
+/* Thin provisioning, atomic writes, media commands (scsi_lbp.c, scsi_caw.c, scsi_media.c) */
+#define SCSI_OP_READ_DEFECT_DATA_10 0x37
+#define SCSI_OP_SANITIZE	    0x48
+#define SCSI_OP_ORWRITE_16	    0x8b
+#define SCSI_OP_WRITE_ATOMIC_16	    0x9c
+#define SCSI_OP_READ_DEFECT_DATA_12 0xb7
+#define ASC_LU_NOT_READY_SANITIZE   0x041b
+#define ASC_WRITE_PROTECTED	    0x2700
+#define ASC_DEFECT_LIST_NOT_FOUND   0x1c00
+#define ASC_SANITIZE_FAILED	    0x3107
+#define WS_UNMAP		    0x08 /* WRITE SAME byte 1 (SBC-3 5.42) */
+#define WS_ANCHOR		    0x10
+#define LBP_STATUS_MAPPED	    0x0 /* GET LBA STATUS provisioning status (SBC-3 5.17.3) */
+#define LBP_STATUS_DEALLOCATED	    0x1
+#define VPD_B2_LBPU		    0x80 /* Logical Block Provisioning VPD byte 5 */
+#define VPD_B2_LBPWS		    0x40
+#define VPD_B2_LBPWS10		    0x20
+#define VPD_B2_LBPRZ		    0x04
+#define VPD_B2_PROV_THIN	    0x02 /* byte 6: PROVISIONING TYPE thin */
+#define RC16_LBPME		    0x80 /* READ CAPACITY(16) data byte 14 */
+#define RC16_LBPRZ		    0x40
+#define VPD_B0_WSNZ		    0x01 /* Block Limits byte 4 */
+#define VPD_B0_UGAVALID		    0x80 /* byte 32 */
+#define VPD_B1_WABEREQ_READ_OK	    0x40 /* Block Device Characteristics byte 7: WABEREQ 01b */
+#define SANITIZE_IMMED		    0x80 /* SANITIZE byte 1 (SBC-3 5.27) */
+#define SANITIZE_AUSE		    0x20
+#define SANITIZE_SA_OVERWRITE	    0x01
+#define SANITIZE_SA_BLOCK_ERASE	    0x02
+#define SANITIZE_SA_CRYPTO_ERASE    0x03
+#define SANITIZE_SA_EXIT_FAILURE    0x1f
+#define SANITIZE_OW_INVERT	    0x80 /* OVERWRITE parameter byte 0 */
+#define SANITIZE_OW_COUNT_MASK	    0x1f
+#define RDD_PLIST		    0x10 /* READ DEFECT DATA byte 2 (10) / byte 1 (12) */
+#define RDD_GLIST		    0x08
+#define RDD_FORMAT_MASK		    0x07
+
 #endif /* VMENGINE_SCSI_SPEC_H */

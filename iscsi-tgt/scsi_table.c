@@ -19,7 +19,9 @@
 /* Flags of the commands that run with any LU state (SPC-4 5.14, SAM-5 5.14). */
 #define F_ANYTIME                                                                                  \
 	(TGT_SCSI_F_NO_LUN | TGT_SCSI_F_NO_UA | TGT_SCSI_F_OK_ON_STANDBY |                         \
-	 TGT_SCSI_F_OK_ON_SECONDARY | TGT_SCSI_F_ALLOW_ON_RESV)
+	 TGT_SCSI_F_OK_ON_SECONDARY | TGT_SCSI_F_ALLOW_ON_RESV | TGT_SCSI_F_SPC2_OK)
+/* Commands that read the medium: allowed under Write Exclusive (SBC-3 table 13). */
+#define F_READ TGT_SCSI_F_RESV_READ
 /* Commands that only read state of the LU: harmless on a standby engine. */
 #define F_INFO (TGT_SCSI_F_OK_ON_STANDBY | TGT_SCSI_F_OK_ON_SECONDARY | TGT_SCSI_F_ALLOW_ON_RESV)
 
@@ -66,6 +68,63 @@ static const struct tgt_scsi_cmd table_sai16[] = {
     /* SBC-3 5.16: LBA (obsolete), ALLOCATION LENGTH, PMI (obsolete) */
     SA_CMD(SCSI_OP_SERVICE_ACTION_IN_16, SCSI_SAI_READ_CAPACITY_16, "READ CAPACITY(16)", NULL,
 	   tgt_sbc_read_capacity16, TGT_DIR_IN, 16, 10, 4, F_INFO, LBA8, LEN4, 0x01, 0x00),
+    /* SBC-3 5.17: STARTING LBA, ALLOCATION LENGTH (scsi_lbp.c) */
+    SA_CMD(SCSI_OP_SERVICE_ACTION_IN_16, SCSI_SAI_GET_LBA_STATUS, "GET LBA STATUS",
+	   tgt_lbp_get_lba_status_prep, tgt_lbp_get_lba_status, TGT_DIR_IN, 16, 10, 4,
+	   F_INFO | TGT_SCSI_F_RESV_READ, LBA8, LEN4, 0x00, 0x00),
+};
+
+/* SANITIZE, 48h (scsi_media.c): AUSE; no IMMED, no CRYPTO ERASE (SBC-3 5.27) */
+#define SANITIZE_CMD(s, nm)                                                                        \
+	{                                                                                          \
+		.name = nm, .prep = tgt_sanitize_prep, .exec = tgt_sanitize,                       \
+		.opcode = SCSI_OP_SANITIZE, .sa = s, .dir = TGT_DIR_NONE, .cdb_len = 10,           \
+		.len_off = 7, .len_size = 2, .flags = TGT_SCSI_F_SA, .usage = {                    \
+			SCSI_OP_SANITIZE,                                                          \
+			(s) | SANITIZE_AUSE,                                                       \
+			0x00,                                                                      \
+			0x00,                                                                      \
+			0x00,                                                                      \
+			0x00,                                                                      \
+			0x00,                                                                      \
+			LEN2,                                                                      \
+			0x00                                                                       \
+		}                                                                                  \
+	}
+static const struct tgt_scsi_cmd table_sanitize[] = {
+    SANITIZE_CMD(SANITIZE_SA_OVERWRITE, "SANITIZE(OVERWRITE)"),
+    SANITIZE_CMD(SANITIZE_SA_BLOCK_ERASE, "SANITIZE(BLOCK ERASE)"),
+    SANITIZE_CMD(SANITIZE_SA_EXIT_FAILURE, "SANITIZE(EXIT FAILURE MODE)"),
+};
+
+/* Reservation commands check conflicts themselves (scsi_pr.c). */
+#define F_PR (TGT_SCSI_F_ALLOW_ON_RESV | TGT_SCSI_F_OK_ON_STANDBY | TGT_SCSI_F_OK_ON_SECONDARY)
+
+/* PERSISTENT RESERVE IN, 5Eh (SPC-4 6.16): ALLOCATION LENGTH */
+#define PRIN_CMD(s, nm)                                                                            \
+	SA_CMD(SCSI_OP_PERSISTENT_RESERVE_IN, s, nm, NULL, tgt_pr_in, TGT_DIR_IN, 10, 7, 2, F_PR,  \
+	       0x00, 0x00, 0x00, 0x00, 0x00, LEN2, 0x00)
+static const struct tgt_scsi_cmd table_prin[] = {
+    PRIN_CMD(PRIN_READ_KEYS, "PERSISTENT RESERVE IN(READ KEYS)"),
+    PRIN_CMD(PRIN_READ_RESERVATION, "PERSISTENT RESERVE IN(READ RESERVATION)"),
+    PRIN_CMD(PRIN_REPORT_CAPABILITIES, "PERSISTENT RESERVE IN(REPORT CAPABILITIES)"),
+    PRIN_CMD(PRIN_READ_FULL_STATUS, "PERSISTENT RESERVE IN(READ FULL STATUS)"),
+};
+
+/* PERSISTENT RESERVE OUT, 5Fh (SPC-4 6.17): SCOPE/TYPE, PARAMETER LIST LENGTH */
+#define PROUT_CMD(s, nm)                                                                           \
+	SA_CMD(SCSI_OP_PERSISTENT_RESERVE_OUT, s, nm, tgt_pr_out_prep, tgt_pr_out, TGT_DIR_OUT,    \
+	       10, 5, 4, F_PR, 0xff, 0x00, 0x00, LEN4, 0x00)
+static const struct tgt_scsi_cmd table_prout[] = {
+    PROUT_CMD(PROUT_REGISTER, "PERSISTENT RESERVE OUT(REGISTER)"),
+    PROUT_CMD(PROUT_RESERVE, "PERSISTENT RESERVE OUT(RESERVE)"),
+    PROUT_CMD(PROUT_RELEASE, "PERSISTENT RESERVE OUT(RELEASE)"),
+    PROUT_CMD(PROUT_CLEAR, "PERSISTENT RESERVE OUT(CLEAR)"),
+    PROUT_CMD(PROUT_PREEMPT, "PERSISTENT RESERVE OUT(PREEMPT)"),
+    PROUT_CMD(PROUT_PREEMPT_AND_ABORT, "PERSISTENT RESERVE OUT(PREEMPT AND ABORT)"),
+    PROUT_CMD(PROUT_REGISTER_AND_IGNORE,
+	      "PERSISTENT RESERVE OUT(REGISTER AND IGNORE EXISTING KEY)"),
+    PROUT_CMD(PROUT_REGISTER_AND_MOVE, "PERSISTENT RESERVE OUT(REGISTER AND MOVE)"),
 };
 
 /* MAINTENANCE IN, A3h */
@@ -80,6 +139,23 @@ static const struct tgt_scsi_cmd table_maint_in[] = {
 	   6, 4, F_INFO, RSTMF_REPD, 0x00, 0x00, 0x00, LEN4, 0x00, 0x00),
 };
 
+/* EXTENDED COPY, 83h (SPC-4 6.4): PARAMETER LIST LENGTH; LID4 is not implemented. */
+static const struct tgt_scsi_cmd table_xcopy[] = {
+    SA_CMD(SCSI_OP_EXTENDED_COPY, XCOPY_SA_LID1, "EXTENDED COPY(LID1)", tgt_xcopy_prep, tgt_xcopy,
+	   TGT_DIR_OUT, 16, 10, 4, 0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, LEN4, 0x00,
+	   0x00),
+};
+
+/* RECEIVE COPY RESULTS, 84h (SPC-4 6.18): LIST IDENTIFIER, ALLOCATION LENGTH */
+static const struct tgt_scsi_cmd table_copy_results[] = {
+    SA_CMD(SCSI_OP_RECEIVE_COPY_RESULTS, RCR_SA_COPY_STATUS, "RECEIVE COPY RESULTS(COPY STATUS)",
+	   NULL, tgt_xcopy_copy_status, TGT_DIR_IN, 16, 10, 4, 0, 0xff, 0x00, 0x00, 0x00, 0x00,
+	   0x00, 0x00, 0x00, LEN4, 0x00, 0x00),
+    SA_CMD(SCSI_OP_RECEIVE_COPY_RESULTS, RCR_SA_OPERATING_PARAMS,
+	   "RECEIVE COPY RESULTS(OPERATING PARAMETERS)", NULL, tgt_xcopy_op_params, TGT_DIR_IN, 16,
+	   10, 4, 0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, LEN4, 0x00, 0x00),
+};
+
 /*
  * The table. Usage maps follow SPC-4 / SBC-3 CDB layouts; bits we do not
  * implement are left out on purpose, so setting them is refused:
@@ -92,8 +168,8 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	0, 0, F_INFO, 0x00, 0x00, 0x00, 0x00, 0x00),
     CMD(SCSI_OP_REQUEST_SENSE, "REQUEST SENSE", NULL, tgt_spc_request_sense, TGT_DIR_IN, 6, 4, 1,
 	F_ANYTIME, RS_DESC, 0x00, 0x00, 0xff, 0x00),
-    CMD(SCSI_OP_READ_6, "READ(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 6, 0, 0, 0, 0x1f, 0xff,
-	0xff, 0xff, 0x00),
+    CMD(SCSI_OP_READ_6, "READ(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 6, 0, 0, F_READ, 0x1f,
+	0xff, 0xff, 0xff, 0x00),
     CMD(SCSI_OP_WRITE_6, "WRITE(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 6, 0, 0, 0, 0x1f,
 	0xff, 0xff, 0xff, 0x00),
     CMD(SCSI_OP_INQUIRY, "INQUIRY", NULL, tgt_spc_inquiry, TGT_DIR_IN, 6, 3, 2, F_ANYTIME,
@@ -107,7 +183,7 @@ static const struct tgt_scsi_cmd table_ops[256] = {
     CMD(SCSI_OP_READ_CAPACITY_10, "READ CAPACITY(10)", tgt_sbc_read_capacity10_prep,
 	tgt_sbc_read_capacity10, TGT_DIR_IN, 10, 0, 0, F_INFO, 0x00, LBA4, 0x00, 0x00, RC10_PMI,
 	0x00),
-    CMD(SCSI_OP_READ_10, "READ(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 10, 0, 0, 0,
+    CMD(SCSI_OP_READ_10, "READ(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 10, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_WRITE_10, "WRITE(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 10, 0, 0, 0,
 	SBC_DPO | SBC_FUA, LBA4, GRP, LEN2, 0x00),
@@ -115,16 +191,16 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	tgt_sbc_write_verify, TGT_DIR_OUT, 10, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP, LEN2,
 	0x00),
     CMD(SCSI_OP_VERIFY_10, "VERIFY(10)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 10, 0,
-	0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP, LEN2, 0x00),
+	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_PRE_FETCH_10, "PRE-FETCH(10)", tgt_sbc_prefetch_prep, tgt_sbc_prefetch,
-	TGT_DIR_NONE, 10, 0, 0, 0, SBC_IMMED, LBA4, GRP, LEN2, 0x00),
+	TGT_DIR_NONE, 10, 0, 0, F_READ, SBC_IMMED, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_SYNCHRONIZE_CACHE_10, "SYNCHRONIZE CACHE(10)", tgt_sbc_sync_prep, tgt_sbc_sync,
 	TGT_DIR_NONE, 10, 0, 0, 0, SBC_SYNC_NV | SBC_IMMED, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_MODE_SELECT_10, "MODE SELECT(10)", tgt_spc_mode_select_prep, tgt_spc_mode_select,
 	TGT_DIR_OUT, 10, 7, 2, 0, MSEL_PF | MSEL_SP, 0x00, 0x00, 0x00, 0x00, 0x00, LEN2, 0x00),
     CMD(SCSI_OP_MODE_SENSE_10, "MODE SENSE(10)", NULL, tgt_spc_mode_sense, TGT_DIR_IN, 10, 7, 2,
 	F_INFO, MS_LLBAA | MS_DBD, 0xff, 0xff, 0x00, 0x00, 0x00, LEN2, 0x00),
-    CMD(SCSI_OP_READ_16, "READ(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 16, 0, 0, 0,
+    CMD(SCSI_OP_READ_16, "READ(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 16, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_WRITE_16, "WRITE(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 16, 0, 0, 0,
 	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
@@ -132,16 +208,29 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	tgt_sbc_write_verify, TGT_DIR_OUT, 16, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4, GRP,
 	0x00),
     CMD(SCSI_OP_VERIFY_16, "VERIFY(16)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 16, 0,
-	0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4, GRP, 0x00),
+	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_PRE_FETCH_16, "PRE-FETCH(16)", tgt_sbc_prefetch_prep, tgt_sbc_prefetch,
-	TGT_DIR_NONE, 16, 0, 0, 0, SBC_IMMED, LBA8, LEN4, GRP, 0x00),
+	TGT_DIR_NONE, 16, 0, 0, F_READ, SBC_IMMED, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_SYNCHRONIZE_CACHE_16, "SYNCHRONIZE CACHE(16)", tgt_sbc_sync_prep, tgt_sbc_sync,
 	TGT_DIR_NONE, 16, 0, 0, 0, SBC_SYNC_NV | SBC_IMMED, LBA8, LEN4, GRP, 0x00),
+    /* SPC-2 7.21-7.24: no third-party or LONGID reservations, no extents. */
+    CMD(SCSI_OP_RESERVE_6, "RESERVE(6)", NULL, tgt_pr_reserve, TGT_DIR_NONE, 6, 0, 0,
+	F_PR | TGT_SCSI_F_SPC2_OK, 0x00, 0x00, 0x00, 0x00, 0x00),
+    CMD(SCSI_OP_RELEASE_6, "RELEASE(6)", NULL, tgt_pr_release, TGT_DIR_NONE, 6, 0, 0,
+	F_PR | TGT_SCSI_F_SPC2_OK, 0x00, 0x00, 0x00, 0x00, 0x00),
+    CMD(SCSI_OP_RESERVE_10, "RESERVE(10)", NULL, tgt_pr_reserve, TGT_DIR_NONE, 10, 0, 0,
+	F_PR | TGT_SCSI_F_SPC2_OK, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00),
+    CMD(SCSI_OP_RELEASE_10, "RELEASE(10)", NULL, tgt_pr_release, TGT_DIR_NONE, 10, 0, 0,
+	F_PR | TGT_SCSI_F_SPC2_OK, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00),
+    SA_OP(SCSI_OP_PERSISTENT_RESERVE_IN, "PERSISTENT RESERVE IN", table_prin),
+    SA_OP(SCSI_OP_PERSISTENT_RESERVE_OUT, "PERSISTENT RESERVE OUT", table_prout),
+    SA_OP(SCSI_OP_EXTENDED_COPY, "EXTENDED COPY", table_xcopy),
+    SA_OP(SCSI_OP_RECEIVE_COPY_RESULTS, "RECEIVE COPY RESULTS", table_copy_results),
     SA_OP(SCSI_OP_SERVICE_ACTION_IN_16, "SERVICE ACTION IN(16)", table_sai16),
     CMD(SCSI_OP_REPORT_LUNS, "REPORT LUNS", tgt_spc_report_luns_prep, tgt_spc_report_luns,
 	TGT_DIR_IN, 12, 6, 4, F_ANYTIME, 0x00, 0xff, 0x00, 0x00, 0x00, LEN4, 0x00, 0x00),
     SA_OP(SCSI_OP_MAINTENANCE_IN, "MAINTENANCE IN", table_maint_in),
-    CMD(SCSI_OP_READ_12, "READ(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 12, 0, 0, 0,
+    CMD(SCSI_OP_READ_12, "READ(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 12, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA4, LEN4, GRP, 0x00),
     CMD(SCSI_OP_WRITE_12, "WRITE(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 12, 0, 0, 0,
 	SBC_DPO | SBC_FUA, LBA4, LEN4, GRP, 0x00),
@@ -149,7 +238,29 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	tgt_sbc_write_verify, TGT_DIR_OUT, 12, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4, GRP,
 	0x00),
     CMD(SCSI_OP_VERIFY_12, "VERIFY(12)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 12, 0,
-	0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4, GRP, 0x00),
+	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4, GRP, 0x00),
+    /* Thin provisioning (scsi_lbp.c): WRITE SAME UNMAP bit, no ANCHOR (ANC_SUP 0) */
+    CMD(SCSI_OP_WRITE_SAME_10, "WRITE SAME(10)", tgt_lbp_write_same_prep, tgt_lbp_write_same,
+	TGT_DIR_OUT, 10, 0, 0, 0, WS_UNMAP, LBA4, GRP, LEN2, 0x00),
+    CMD(SCSI_OP_UNMAP, "UNMAP", tgt_lbp_unmap_prep, tgt_lbp_unmap, TGT_DIR_OUT, 10, 7, 2, 0, 0x00,
+	0x00, 0x00, 0x00, 0x00, GRP, LEN2, 0x00),
+    CMD(SCSI_OP_WRITE_SAME_16, "WRITE SAME(16)", tgt_lbp_write_same_prep, tgt_lbp_write_same,
+	TGT_DIR_OUT, 16, 0, 0, 0, WS_UNMAP, LBA8, LEN4, GRP, 0x00),
+    /* Atomic writes (scsi_caw.c) */
+    CMD(SCSI_OP_COMPARE_AND_WRITE, "COMPARE AND WRITE", tgt_caw_prep, tgt_caw, TGT_DIR_OUT, 16, 0,
+	0, 0, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, 0x00, 0xff, GRP, 0x00),
+    CMD(SCSI_OP_ORWRITE_16, "ORWRITE(16)", tgt_orwrite_prep, tgt_orwrite, TGT_DIR_OUT, 16, 0, 0, 0,
+	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
+    CMD(SCSI_OP_WRITE_ATOMIC_16, "WRITE ATOMIC(16)", tgt_write_atomic_prep, tgt_write_atomic,
+	TGT_DIR_OUT, 16, 0, 0, 0, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, LEN2, GRP, 0x00),
+    /* Media (scsi_media.c) */
+    SA_OP(SCSI_OP_SANITIZE, "SANITIZE", table_sanitize),
+    CMD(SCSI_OP_READ_DEFECT_DATA_10, "READ DEFECT DATA(10)", tgt_read_defect_prep, tgt_read_defect,
+	TGT_DIR_IN, 10, 7, 2, F_INFO, 0x00, RDD_PLIST | RDD_GLIST | RDD_FORMAT_MASK, 0x00, 0x00,
+	0x00, 0x00, LEN2, 0x00),
+    CMD(SCSI_OP_READ_DEFECT_DATA_12, "READ DEFECT DATA(12)", tgt_read_defect_prep, tgt_read_defect,
+	TGT_DIR_IN, 12, 6, 4, F_INFO, RDD_PLIST | RDD_GLIST | RDD_FORMAT_MASK, LBA4, LEN4, 0x00,
+	0x00),
 };
 
 static const struct tgt_scsi_cmd *table_find_sa(const struct tgt_scsi_cmd *op, unsigned sa)
@@ -207,6 +318,7 @@ int tgt_scsi_prepare(struct tgt_task *t)
 	t->status = SAM_STAT_GOOD;
 	t->sense_len = 0;
 	t->scsi_step = 0;
+	t->gate = 0;
 
 	cmd = tgt_scsi_lookup(t->cdb);
 	/*
@@ -242,7 +354,13 @@ int tgt_scsi_prepare(struct tgt_task *t)
 		tgt_scsi_fail(t, SK_UNIT_ATTENTION, ua);
 		return 1;
 	}
+	/* SPC-4 5.12.1 / SPC-2 5.5.1: RESERVATION CONFLICT, after unit attentions. */
+	if (t->lu != NULL && tgt_pr_check(t, cmd))
+		return 1;
 	t->cmd = cmd;
+	/* SBC-3 4.11.2: NOT READY while a SANITIZE runs (scsi_media.c). */
+	if (tgt_media_check(t))
+		return 1;
 	t->dir = cmd->dir;
 	switch (cmd->len_size) {
 	case 1:

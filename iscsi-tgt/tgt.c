@@ -123,6 +123,9 @@ int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 	for (int i = 0; i < 8; i++)
 		snprintf(tg->lu.serial + 2 * i, 3, "%02x", id[8 + i]);
 
+	/* Reservations made with APTPL survive restarts (SPC-4 5.12.4). */
+	if (t->cfg.state_dir[0] && tgt_pr_lu_load(&tg->lu, t->cfg.state_dir) < 0)
+		log_warn("target %s: saved reservations could not be loaded", tg->iqn);
 	pthread_rwlock_wrlock(&t->targets_lock);
 	if (tgt_target_find(t, tg->iqn)) {
 		pthread_rwlock_unlock(&t->targets_lock);
@@ -159,6 +162,7 @@ void tgt_target_put(struct tgt_target *tg)
 	if (tg->released)
 		tg->released(tg->released_arg);
 	target_free_policy(tg);
+	tgt_pr_lu_free(&tg->lu);
 	pthread_mutex_destroy(&tg->lu.lock);
 	free(tg);
 }

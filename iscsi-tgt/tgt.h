@@ -39,6 +39,8 @@ struct tgt_config {
 	uint32_t login_timeout_s; /* a login must complete in this time */
 	uint32_t max_xfer_blocks; /* largest READ/WRITE, in blocks (Block Limits VPD) */
 	struct iscsi_chap_cred discovery_chap; /* empty user: discovery needs no CHAP */
+	/* Where persistent reservations with APTPL are kept; "": APTPL unsupported. */
+	char state_dir[1024];
 };
 
 void tgt_config_default(struct tgt_config *cfg);

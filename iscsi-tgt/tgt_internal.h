@@ -31,10 +31,26 @@ enum tgt_ua {
 	TGT_UA_LUN_RESET,	 /* 29/03 BUS DEVICE RESET FUNCTION OCCURRED */
 	TGT_UA_NEXUS_LOSS,	 /* 29/07 I_T NEXUS LOSS OCCURRED */
 	TGT_UA_MODE_CHANGED,	 /* 2A/01 MODE PARAMETERS CHANGED */
+	TGT_UA_RESV_PREEMPTED,	 /* 2A/03 RESERVATIONS PREEMPTED */
+	TGT_UA_RESV_RELEASED,	 /* 2A/04 RESERVATIONS RELEASED */
+	TGT_UA_REG_PREEMPTED,	 /* 2A/05 REGISTRATIONS PREEMPTED */
 	TGT_UA_CAPACITY_CHANGED, /* 2A/09 CAPACITY DATA HAS CHANGED */
 	TGT_UA_LUNS_CHANGED,	 /* 3F/0E REPORTED LUNS DATA HAS CHANGED */
 	TGT_UA_COUNT
 };
+
+/*
+ * The status of one EXTENDED COPY that the nexus asked to be held, for
+ * RECEIVE COPY RESULTS (scsi_xcopy.c; SPC-4 6.18.3). Zeroed: unused.
+ */
+struct tgt_xcopy_held {
+	uint64_t bytes;	   /* TRANSFER COUNT, in bytes */
+	uint32_t seq;	   /* age, to reuse the oldest slot */
+	uint16_t segments; /* SEGMENTS PROCESSED */
+	uint8_t list_id;
+	uint8_t status; /* 0: unused, else COPY MANAGER STATUS + 1 */
+};
+#define TGT_XCOPY_HELD 8
 
 /* The I_T_L nexus: one per session and logical unit. */
 struct tgt_itl {
@@ -42,6 +58,9 @@ struct tgt_itl {
 	struct tgt_session *sess;
 	atomic_uint ua; /* bit (1 << enum tgt_ua); set by any thread, cleared by the owner */
 	LIST_ENTRY(tgt_itl) lu_link; /* on lu->itls, under lu->lock */
+	/* EXTENDED COPY results held for this nexus; its owner thread only */
+	struct tgt_xcopy_held xcopy[TGT_XCOPY_HELD];
+	uint32_t xcopy_seq;
 };
 
 struct tgt_lu {
@@ -52,12 +71,46 @@ struct tgt_lu {
 	/* Mode page settings (changeable by MODE SELECT). */
 	atomic_bool wce;      /* Caching page: write cache enabled (WCE) */
 	atomic_bool d_sense;  /* Control page: descriptor-format sense (D_SENSE) */
-	pthread_mutex_t lock; /* protects itls */
+	pthread_mutex_t lock; /* protects itls and pr */
 	LIST_HEAD(, tgt_itl) itls;
+	/* Reservations (scsi_pr.c): TGT_RESV_* bits, read lock-free on every command. */
+	atomic_uint resv;
+	struct tgt_pr *pr; /* PR and RESERVE(6/10) state; under lock */
+	/*
+	 * Write gate (scsi_caw.c): an atomic command (COMPARE AND WRITE,
+	 * ORWRITE, WRITE ATOMIC, SANITIZE) runs with no other write of the LU
+	 * in flight. gate_writes and gate_excl are read lock-free by every
+	 * write; the rest is under lock. Zero-initialised is the idle state.
+	 */
+	atomic_uint gate_writes;	 /* writes admitted and not yet finished */
+	atomic_uint gate_excl;		 /* atomic commands queued or running */
+	bool gate_excl_running;		 /* under lock */
+	struct tgt_task *gate_excl_head; /* queued atomic commands, FIFO; under lock */
+	struct tgt_task *gate_excl_tail;
+	struct tgt_task *gate_wr_head; /* writes waiting for the atomic ones; under lock */
+	struct tgt_task *gate_wr_tail;
+	atomic_bool sanitizing; /* SANITIZE in progress (scsi_media.c) */
 };
+
+#define TGT_RESV_LOADED 0x1 /* pr allocated and the APTPL state loaded */
+#define TGT_RESV_ACTIVE 0x2 /* a registration or reservation exists: check commands */
 
 /* Raise \p ua on every nexus of \p lu except \p except (may be NULL). Any thread. */
 void tgt_lu_ua_raise(struct tgt_lu *lu, enum tgt_ua ua, struct tgt_itl *except);
+
+/*
+ * Reservations (scsi_pr.c). tgt_pr_lu_load(): load the APTPL state of \p lu
+ * from \p state_dir (NULL or "": no persistence); optional, the first
+ * command loads it otherwise. tgt_pr_lu_free(): when the LU is freed.
+ * tgt_pr_nexus_gone(): \p itl is leaving lu->itls (I_T nexus loss; SPC-2
+ * reservations end, SPC-4 5.12.2: persistent ones stay). tgt_pr_lu_reset():
+ * LOGICAL UNIT RESET or target reset (SPC-2 reservations end). Any thread;
+ * none may be called with lu->lock held.
+ */
+int tgt_pr_lu_load(struct tgt_lu *lu, const char *state_dir);
+void tgt_pr_lu_free(struct tgt_lu *lu);
+void tgt_pr_nexus_gone(struct tgt_itl *itl);
+void tgt_pr_lu_reset(struct tgt_lu *lu);
 
 struct tgt_target {
 	char iqn[ISCSI_NAME_MAX];
@@ -129,7 +182,10 @@ struct tgt_task {
 	/* SCSI layer scratch */
 	struct vol_io io;
 	struct iovec iov;
-	uint32_t scsi_step; /* multi-step commands (WRITE AND VERIFY, ...) */
+	uint32_t scsi_step;		   /* multi-step commands (WRITE AND VERIFY, ...) */
+	uint8_t gate;			   /* write gate state (scsi_caw.c) */
+	struct tgt_task *gate_next;	   /* on a gate queue of the LU, under lu->lock */
+	struct util_reactor *gate_reactor; /* where a queued task resumes */
 
 	/* iSCSI state, private to the connection code */
 	uint32_t itt;
@@ -247,7 +303,7 @@ struct tgt_session {
 	struct iscsi_params params;
 	uint32_t exp_cmdsn;
 	uint32_t max_cmdsn;
-	struct tgt_itl itl;	       /* LUN 0 */
+	struct tgt_itl itl; /* LUN 0 */
 	/*
 	 * A login reinstating this session waits until it is gone, so that
 	 * none of its writes still in flight can land after the new
@@ -404,8 +460,7 @@ void tgt_session_unregister(struct tgt_session *s);
  * reinstatement, RFC 7143 6.3.5). Returns how many; for each, once it is
  * gone, tgt_login_reinstated() runs for connection \p c on c's reactor.
  */
-unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news,
-			       struct tgt_conn *c);
+unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news, struct tgt_conn *c);
 /* Connection count bookkeeping for tgt_shutdown(). */
 void tgt_conn_gone(struct tgt *t);
 /* Append "TargetName=...\0TargetAddress=...\0" for SendTargets. */

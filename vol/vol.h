@@ -48,6 +48,18 @@ uint32_t vol_block_size(const struct vol *v); /* bytes */
 const uint8_t *vol_id(const struct vol *v); /* VOL_ID_LEN bytes */
 /* True when the backing store can deallocate blocks (hole punching). */
 bool vol_can_unmap(const struct vol *v);
+/*
+ * Provisioning state of the extent that starts at byte \p offset: on return
+ * *\p mapped says whether storage is allocated there (false: a hole, which
+ * reads as zeros) and *\p len is the length of the run of that same state,
+ * at most the *\p len given on entry and never past the end of the volume.
+ * Both ends are multiples of the filesystem's allocation unit, rounded to
+ * the volume's blocks. Synchronous but cheap (lseek SEEK_DATA / SEEK_HOLE on
+ * the file, no I/O): callable from a reactor thread. A store that cannot
+ * tell reports everything mapped. Returns 0, or -EINVAL (\p offset at or
+ * beyond the end, \p len 0) or another negative errno.
+ */
+int vol_get_lba_status(struct vol *v, uint64_t offset, uint64_t *len, bool *mapped);
 
 /*
  * Create the I/O channel of the calling reactor thread (\p r may be NULL: the

@@ -437,9 +437,9 @@ static void test_read_capacity(void)
 	CU_ASSERT_EQUAL(fx_t.data_len, 32);
 	CU_ASSERT_EQUAL(get_be64(fx_buf), FX_BLOCKS - 1);
 	CU_ASSERT_EQUAL(get_be32(fx_buf + 8), FX_BS);
-	CU_ASSERT_EQUAL(fx_buf[12], 0); /* no protection */
-	CU_ASSERT_EQUAL(fx_buf[13], 0); /* LBPPBE 0 */
-	CU_ASSERT_EQUAL(fx_buf[14], 0); /* LBPME 0 */
+	CU_ASSERT_EQUAL(fx_buf[12], 0);	   /* no protection */
+	CU_ASSERT_EQUAL(fx_buf[13], 0);	   /* LBPPBE 0 */
+	CU_ASSERT_EQUAL(fx_buf[14], 0xc0); /* LBPME and LBPRZ: thin, unmapped reads zeros */
 	/* allocation lengths 0..15 are no error, the data is truncated */
 	for (uint32_t len = 0; len < 16; len++) {
 		put_be32(rc16 + 10, len);

@@ -421,14 +421,15 @@ static void test_vpd_block_pages(void)
 	CU_ASSERT_EQUAL(fx_buf[3], 0x3c);
 	CU_ASSERT_EQUAL(get_be16(fx_buf + 6), 4096 / FX_BS);
 	CU_ASSERT_EQUAL(get_be32(fx_buf + 8), 777);
-	CU_ASSERT_EQUAL(get_be32(fx_buf + 20), 0); /* no UNMAP yet */
-	CU_ASSERT_EQUAL(get_be32(fx_buf + 24), 0);
+	CU_ASSERT_EQUAL(get_be32(fx_buf + 20),
+			UTIL_MIN((1u << 30) / FX_BS, 1u << 20)); /* MAX UNMAP LBA COUNT */
+	CU_ASSERT_EQUAL(get_be32(fx_buf + 24), 1024);		 /* ... BLOCK DESCRIPTOR COUNT */
 
 	CU_ASSERT_EQUAL(fetch_vpd(VPD_BLOCK_CHARACTERISTICS), 64);
 	CU_ASSERT_EQUAL(get_be16(fx_buf + 4), 1); /* non-rotating */
 
 	CU_ASSERT_EQUAL(fetch_vpd(VPD_LB_PROVISIONING), 8);
-	CU_ASSERT_EQUAL(fx_buf[5] & 0xe0, 0); /* LBPU, LBPWS, LBPWS10 clear */
+	CU_ASSERT_EQUAL(fx_buf[5] & 0xe0, 0xe0); /* LBPU, LBPWS, LBPWS10 */
 }
 
 static void test_inquiry_evpd0_with_page(void)
