@@ -6,9 +6,13 @@ set -eu
 
 # Build: compiler, pkg-config, libraries of DESIGN.md.
 BUILD="build-essential pkg-config clang-format libqb-dev libconfig-dev libaio-dev \
-libcunit1-dev libssl-dev"
+libcunit1-dev libssl-dev libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev \
+libcorosync-common-dev libprotobuf-c-dev protobuf-c-compiler"
 # Test peers: Debian's tgt (reference target), libiscsi tools (clients, conformance).
-TEST="tgt libiscsi-bin procps iproute2"
+# QEMU host (tests/interop/qemu.sh): its libiscsi block driver, qemu-img, and a
+# tiny guest booted from the distribution kernel with a busybox initramfs.
+TEST="tgt libiscsi-bin libiscsi-dev procps iproute2 corosync \
+qemu-system-x86 qemu-block-extra qemu-utils busybox-static linux-image-amd64"
 
 want="$BUILD $TEST"
 [ "${1:-}" = "--build-only" ] && want="$BUILD"
