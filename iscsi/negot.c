@@ -475,6 +475,31 @@ static int key_pass(int id)
  * Check and answer every key of \p kv except those in \p exclude (answers to
  * our own offers, taken by the caller). Returns 0 or a login status.
  */
+/*
+ * A declarative repeated with the value already recorded. libiscsi sends
+ * InitiatorName, TargetName and SessionType again in the operational stage
+ * after a security stage; tgt and LIO accept that, and refusing it would
+ * lock such hosts out, so only a changed value counts as a redeclaration.
+ */
+static bool same_declaration(const struct iscsi_negot *n, int id, const char *val)
+{
+	switch (id) {
+	case K_INITIATOR_NAME:
+		return strcmp(val, n->result.initiator_name) == 0;
+	case K_TARGET_NAME:
+		return strcmp(val, n->result.target_name) == 0;
+	case K_INITIATOR_ALIAS:
+		return strcmp(val, n->result.initiator_alias) == 0;
+	case K_TARGET_ALIAS:
+		return strcmp(val, n->result.target_alias) == 0;
+	case K_SESSION_TYPE:
+		return (strcmp(val, "Discovery") == 0) ==
+		       (n->result.session_type == ISCSI_SESSION_DISCOVERY);
+	default:
+		return false;
+	}
+}
+
 static int respond_keys(struct iscsi_negot *n, int stage, const struct iscsi_kv *kv, size_t nkv,
 			const char *const *skip, struct iscsi_text *out, uint64_t exclude)
 {
@@ -502,6 +527,8 @@ static int respond_keys(struct iscsi_negot *n, int stage, const struct iscsi_kv 
 			return ISCSI_LS_INITIATOR_ERROR;
 		}
 		if (d->flags & KF_REPEAT)
+			continue;
+		if ((n->seen & KBIT(id)) && same_declaration(n, id, kv[i].val))
 			continue;
 		if (n->seen & KBIT(id)) {
 			log_warn("%s sent twice", d->name);

@@ -289,7 +289,12 @@ static void test_duplicate(void)
 	CU_ASSERT_EQUAL(RESPOND(&n, SEC, "InitiatorName=iqn.a", "AuthMethod=None"), 0);
 	CU_ASSERT_EQUAL(RESPOND(&n, OPER, "ImmediateData=Yes"), 0);
 	CU_ASSERT_EQUAL(RESPOND(&n, OPER, "ImmediateData=No"), ISCSI_LS_INITIATOR_ERROR);
+	/* The same declaration again is tolerated (libiscsi repeats it). */
+	CU_ASSERT_EQUAL(RESPOND(&n, OPER, "InitiatorName=iqn.a", "SessionType=Normal"), 0);
 	CU_ASSERT_EQUAL(RESPOND(&n, OPER, "InitiatorName=iqn.b"), ISCSI_LS_INITIATOR_ERROR);
+	target_init(&n);
+	CU_ASSERT_EQUAL(RESPOND(&n, SEC, "SessionType=Discovery"), 0);
+	CU_ASSERT_EQUAL(RESPOND(&n, OPER, "SessionType=Normal"), ISCSI_LS_INITIATOR_ERROR);
 }
 
 static void test_skip_and_chap(void)
