@@ -256,7 +256,8 @@ t_wait_port() {
 # vm_start BUILD NAME PORT VOLUMES: VOLUMES is the libconfig list body, e.g.
 #   '{ name = "a"; size = "64M"; }, { name = "b"; size = "1G"; }'
 # Extra lines for the iscsi group come from $VM_ISCSI_EXTRA, a pool dir other
-# than $T_DIR/NAME/pool from $VM_POOL_DIR.
+# than $T_DIR/NAME/pool from $VM_POOL_DIR, a second portal (same engine, for
+# multipath) from $VM_PORT2.
 vm_start() {
 	local build=$1 name=$2 port=$3 vols=$4 d pid
 	d=$T_DIR/$name
@@ -270,7 +271,7 @@ state_dir = "$d/state";
 log = { debug = ${VM_DEBUG:-false}; syslog = false; };
 reactors = ${VM_REACTORS:-0};
 iscsi = {
-  portals = ( "127.0.0.1:$port" );
+  portals = ( "127.0.0.1:$port"${VM_PORT2:+, \"127.0.0.1:$VM_PORT2\"} );
   node_prefix = "$IQN_PREFIX";
   ${VM_ISCSI_EXTRA:-}
 };

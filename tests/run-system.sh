@@ -15,8 +15,16 @@ passed=0
 failed=0
 status=0
 lines=""
-for s in interop/run.sh robust/run.sh conformance/run.sh; do
-	name=${s%%/*}
+# NAME:SCRIPT — NAME is the prefix of the script's summary line.
+SCRIPTS=${SYSTEM_SCRIPTS:-"interop:interop/run.sh initiator:interop/initiator.sh
+	robust:robust/run.sh conformance:conformance/run.sh aptpl:conformance/aptpl.sh
+	qemu:interop/qemu.sh cluster:cluster/run.sh"}
+for entry in $SCRIPTS; do
+	name=${entry%%:*}
+	s=${entry#*:}
+	if [ ! -x "$here/$s" ]; then
+		continue
+	fi
 	echo "=== $name"
 	out=$(mktemp "${TMPDIR:-/tmp}/vmengine-system.XXXXXX")
 	rc=0

@@ -2,7 +2,8 @@
 # tests/conformance/run.sh BUILD: libiscsi's SCSI/iSCSI conformance suite
 # (iscsi-test-cu, Debian libiscsi-bin) against a solo vmengine.
 #
-# Runs `iscsi-test-cu --dataloss -t ALL URL` under a hard timeout, keeps the
+# Runs `iscsi-test-cu --dataloss --allow-sanitize -t ALL URL1 URL2` (two
+# portals of one engine, so the MultipathIO suite runs) under a hard timeout, keeps the
 # full log in BUILD/tests/conformance/, and counts per test: passed (without
 # any SKIPPED or [FAILED] line), failed, skipped. Then:
 #   - every test listed in expected-pass.txt must have passed;
@@ -38,8 +39,10 @@ if ! command -v iscsi-test-cu >/dev/null; then
 fi
 
 t_port port
-if vm_start "$BUILD" vm "$port" "{ name = \"$VOL\"; size = \"$SIZE\"; }"; then
-	t_pass "vmengine started on 127.0.0.1:$port with a $SIZE volume"
+t_port port2
+# Two portals of one engine: the MultipathIO suite runs over both (issue 5).
+if VM_PORT2=$port2 vm_start "$BUILD" vm "$port" "{ name = \"$VOL\"; size = \"$SIZE\"; }"; then
+	t_pass "vmengine started on 127.0.0.1:$port and :$port2 with a $SIZE volume"
 else
 	t_fail "vmengine did not start"
 	t_summary
@@ -47,11 +50,13 @@ else
 fi
 
 url=$(vm_url "$port" "$VOL")
-cmd="iscsi-test-cu --dataloss -t $TESTS $url"
+url2=$(vm_url "$port2" "$VOL")
+cmd="iscsi-test-cu --dataloss --allow-sanitize -t $TESTS $url $url2"
 echo "command: timeout $TIMEOUT $cmd"
 start=$(t_now)
 rc=0
-timeout -k 10 "$TIMEOUT" iscsi-test-cu --dataloss -t "$TESTS" "$url" >"$LOG" 2>&1 || rc=$?
+timeout -k 10 "$TIMEOUT" iscsi-test-cu --dataloss --allow-sanitize -t "$TESTS" "$url" "$url2" \
+	>"$LOG" 2>&1 || rc=$?
 secs=$(($(t_now) - start))
 conf_parse "$LOG" >"$RES"
 if [ "$TESTS" = ALL ]; then
