@@ -25,6 +25,8 @@
 /* Reservations (scsi_pr.c, SPC-4 5.12.1 table 56 / SBC-3 4.17 table 13): */
 #define TGT_SCSI_F_RESV_READ 0x1000 /* reads the medium: allowed under Write Exclusive */
 #define TGT_SCSI_F_SPC2_OK   0x2000 /* allowed under another nexus' RESERVE(6/10) */
+/* Writes the medium: refused while the Control page's SWP is set (SPC-4 7.5.8). */
+#define TGT_SCSI_F_WRITES 0x4000
 
 /*
  * Decode what the table cannot: set dir/xfer_len/lba/nblocks, check
@@ -135,6 +137,12 @@ int tgt_read_defect_prep(struct tgt_task *t);
 void tgt_read_defect(struct tgt_task *t);
 /* SBC-3 4.11: while a SANITIZE runs, commands fail NOT READY; 1 when \p t failed so. */
 int tgt_media_check(struct tgt_task *t);
+struct tgt_sense_args;
+/*
+ * REQUEST SENSE while a sanitize runs (SBC-3 4.11.2): fills \p a with NOT
+ * READY / SANITIZE IN PROGRESS and the progress indication; false when none runs.
+ */
+bool tgt_media_sense(const struct tgt_lu *lu, struct tgt_sense_args *a);
 
 /* ---- third-party copy (scsi_xcopy.c) ---- */
 int tgt_xcopy_prep(struct tgt_task *t);

@@ -56,6 +56,9 @@ void tgt_spc_request_sense(struct tgt_task *t)
 	} else if (t->itl != NULL && tgt_scsi_ua_take(t->itl, &ua)) {
 		a.key = SK_UNIT_ATTENTION;
 		a.code = ua;
+	} else {
+		/* SBC-3 4.11.2: a sanitize in progress, with its progress indication. */
+		tgt_media_sense(t->lu, &a);
 	}
 	len = tgt_scsi_sense_build(buf, (t->cdb[1] & RS_DESC) != 0, &a);
 	tgt_scsi_data_in(t, buf, len);
@@ -205,8 +208,11 @@ static uint32_t spc_vpd(const struct tgt_task *t, uint8_t code, uint8_t *p)
 		/* SBC-3 6.5.2: MEDIUM ROTATION RATE 1: a non-rotating medium. */
 		memset(p + 4, 0, VPD_BLOCK_CHAR_LEN);
 		put_be16(p + 4, VPD_B1_NON_ROTATING);
-		/* SBC-4 6.6.2 WABEREQ 01b: reads after a BLOCK ERASE succeed (zeros). */
-		p[7] = VPD_B1_WABEREQ_READ_OK;
+		/*
+		 * SBC-4 6.6.2 WABEREQ and WACEREQ 01b: reads after a BLOCK
+		 * ERASE or a CRYPTO ERASE succeed (zeros).
+		 */
+		p[7] = VPD_B1_WABEREQ_READ_OK | VPD_B1_WACEREQ_READ_OK;
 		len = 4 + VPD_BLOCK_CHAR_LEN;
 		break;
 	case VPD_LB_PROVISIONING:
@@ -333,19 +339,22 @@ static uint32_t spc_mode_page(const struct tgt_lu *lu, uint8_t code, unsigned pc
 		 * 00b (other tasks go on after a CHECK CONDITION, what Linux
 		 * and Windows expect), QUEUE ALGORITHM MODIFIER 1 (SIMPLE
 		 * tasks may complete in any order, as ours do), TAS 0 (tasks
-		 * aborted by another nexus end without status), SWP 0.
-		 * Only D_SENSE is changeable. BUSY TIMEOUT PERIOD FFFFh:
-		 * unlimited.
+		 * aborted by another nexus end without status). D_SENSE and
+		 * SWP (software write protect, per LU, not saved: default 0)
+		 * are changeable. BUSY TIMEOUT PERIOD FFFFh: unlimited.
 		 */
 		memset(p, 0, MP_CONTROL_LEN + 2);
 		p[0] = MP_CONTROL;
 		p[1] = MP_CONTROL_LEN;
 		if (pc == MP_PC_CHANGEABLE) {
 			p[2] = MP_CONTROL_D_SENSE;
+			p[4] = MP_CONTROL_SWP;
 			return MP_CONTROL_LEN + 2;
 		}
 		if (pc == MP_PC_CURRENT && atomic_load(&lu->d_sense))
 			p[2] = MP_CONTROL_D_SENSE;
+		if (pc == MP_PC_CURRENT && atomic_load(&lu->swp))
+			p[4] = MP_CONTROL_SWP;
 		p[3] = MP_CONTROL_QAM_UNRESTRICTED;
 		put_be16(p + 8, 0xffff);
 		return MP_CONTROL_LEN + 2;
@@ -378,6 +387,7 @@ void tgt_spc_mode_sense(struct tgt_task *t)
 	uint8_t buf[256];
 	uint32_t hdr = ten ? MODE_HDR10_LEN : MODE_HDR6_LEN;
 	uint32_t bdlen = 0, len, n;
+	uint8_t dsp;
 
 	/* SPC-4 6.11: "saved values ... not supported": 39/00. */
 	if (pc == MP_PC_SAVED) {
@@ -424,17 +434,20 @@ void tgt_spc_mode_sense(struct tgt_task *t)
 	/*
 	 * Mode parameter header (SPC-4 7.5.4): MODE DATA LENGTH excludes
 	 * itself; DEVICE-SPECIFIC PARAMETER (SBC-3 6.4.1) DPOFUA: DPO and FUA
-	 * are supported; WP 0.
+	 * are supported; WP: "the medium is write-protected", i.e. SWP is set.
 	 */
+	dsp = MODE_DSP_DPOFUA;
+	if (atomic_load(&t->lu->swp))
+		dsp |= MODE_DSP_WP;
 	if (ten) {
 		put_be16(buf, (uint16_t)(len - 2));
-		buf[3] = MODE_DSP_DPOFUA;
+		buf[3] = dsp;
 		if (llbaa && !dbd)
 			buf[4] = MODE_LONGLBA;
 		put_be16(buf + 6, (uint16_t)bdlen);
 	} else {
 		buf[0] = (uint8_t)(len - 1);
-		buf[2] = MODE_DSP_DPOFUA;
+		buf[2] = dsp;
 		buf[3] = (uint8_t)bdlen;
 	}
 	tgt_scsi_data_in(t, buf, len);
@@ -498,7 +511,7 @@ void tgt_spc_mode_select(struct tgt_task *t)
 	uint32_t n = t->xfer_len;
 	bool ten = t->cdb[0] == SCSI_OP_MODE_SELECT_10;
 	uint32_t hdr = ten ? MODE_HDR10_LEN : MODE_HDR6_LEN;
-	int new_wce = -1, new_dsense = -1;
+	int new_wce = -1, new_dsense = -1, new_swp = -1;
 	bool longlba, changed = false;
 	uint32_t bdlen, off;
 
@@ -573,8 +586,10 @@ void tgt_spc_mode_select(struct tgt_task *t)
 		}
 		if (code == MP_CACHING)
 			new_wce = (p[off + 2] & MP_CACHING_WCE) != 0;
-		else if (code == MP_CONTROL)
+		else if (code == MP_CONTROL) {
 			new_dsense = (p[off + 2] & MP_CONTROL_D_SENSE) != 0;
+			new_swp = (p[off + 4] & MP_CONTROL_SWP) != 0;
+		}
 		off += plen;
 	}
 
@@ -584,14 +599,22 @@ void tgt_spc_mode_select(struct tgt_task *t)
 	    atomic_exchange(&t->lu->d_sense, new_dsense != 0) != (new_dsense != 0))
 		changed = true;
 	/*
+	 * SPC-4 7.5.8 SWP: writes are refused from the next command on
+	 * (tgt_scsi_prepare()); writes already in flight complete, as "after
+	 * writing all cached or buffered write data" allows.
+	 */
+	if (new_swp >= 0 && atomic_exchange(&t->lu->swp, new_swp != 0) != (new_swp != 0))
+		changed = true;
+	/*
 	 * SPC-4 6.9 / 5.14: the other nexuses learn of the change through a
 	 * MODE PARAMETERS CHANGED unit attention; this one knows.
 	 */
 	if (changed) {
-		log_info("%s: %s: mode parameters changed: WCE %d, D_SENSE %d",
+		log_info("%s: %s: mode parameters changed: WCE %d, D_SENSE %d, SWP %d",
 			 t->conn != NULL ? t->conn->peer : "-",
 			 t->lu->target != NULL ? t->lu->target->iqn : "-",
-			 (int)atomic_load(&t->lu->wce), (int)atomic_load(&t->lu->d_sense));
+			 (int)atomic_load(&t->lu->wce), (int)atomic_load(&t->lu->d_sense),
+			 (int)atomic_load(&t->lu->swp));
 		tgt_lu_ua_raise(t->lu, TGT_UA_MODE_CHANGED, t->itl);
 	}
 	tgt_scsi_good(t);

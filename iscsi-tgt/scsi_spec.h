@@ -221,6 +221,7 @@
 #define MP_CACHING_RCD		    0x01
 #define MP_CACHING_LEN		    0x12
 #define MP_CONTROL_D_SENSE	    0x04 /* control page byte 2 */
+#define MP_CONTROL_SWP		    0x08 /* control page byte 4 (SPC-4 7.5.8) */
 #define MP_CONTROL_QAM_UNRESTRICTED 0x10 /* control page byte 3 */
 #define MP_CONTROL_LEN		    0x0a
 #define MP_IEC_DEXCPT		    0x08 /* informational exceptions page byte 2 */
@@ -377,6 +378,7 @@
 #define VPD_B0_WSNZ		    0x01 /* Block Limits byte 4 */
 #define VPD_B0_UGAVALID		    0x80 /* byte 32 */
 #define VPD_B1_WABEREQ_READ_OK	    0x40 /* Block Device Characteristics byte 7: WABEREQ 01b */
+#define VPD_B1_WACEREQ_READ_OK	    0x10 /* and WACEREQ 01b */
 #define SANITIZE_IMMED		    0x80 /* SANITIZE byte 1 (SBC-3 5.27) */
 #define SANITIZE_AUSE		    0x20
 #define SANITIZE_SA_OVERWRITE	    0x01

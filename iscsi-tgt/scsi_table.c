@@ -22,6 +22,8 @@
 	 TGT_SCSI_F_OK_ON_SECONDARY | TGT_SCSI_F_ALLOW_ON_RESV | TGT_SCSI_F_SPC2_OK)
 /* Commands that read the medium: allowed under Write Exclusive (SBC-3 table 13). */
 #define F_READ TGT_SCSI_F_RESV_READ
+/* Commands that write the medium: refused under SWP (SPC-4 7.5.8). */
+#define F_WR TGT_SCSI_F_WRITES
 /* Commands that only read state of the LU: harmless on a standby engine. */
 #define F_INFO (TGT_SCSI_F_OK_ON_STANDBY | TGT_SCSI_F_OK_ON_SECONDARY | TGT_SCSI_F_ALLOW_ON_RESV)
 
@@ -74,14 +76,14 @@ static const struct tgt_scsi_cmd table_sai16[] = {
 	   F_INFO | TGT_SCSI_F_RESV_READ, LBA8, LEN4, 0x00, 0x00),
 };
 
-/* SANITIZE, 48h (scsi_media.c): AUSE; no IMMED, no CRYPTO ERASE (SBC-3 5.27) */
-#define SANITIZE_CMD(s, nm)                                                                        \
+/* SANITIZE, 48h (scsi_media.c): IMMED, AUSE (SBC-3 5.27) */
+#define SANITIZE_CMD(s, nm, fl)                                                                    \
 	{                                                                                          \
 		.name = nm, .prep = tgt_sanitize_prep, .exec = tgt_sanitize,                       \
 		.opcode = SCSI_OP_SANITIZE, .sa = s, .dir = TGT_DIR_NONE, .cdb_len = 10,           \
-		.len_off = 7, .len_size = 2, .flags = TGT_SCSI_F_SA, .usage = {                    \
+		.len_off = 7, .len_size = 2, .flags = TGT_SCSI_F_SA | (fl), .usage = {             \
 			SCSI_OP_SANITIZE,                                                          \
-			(s) | SANITIZE_AUSE,                                                       \
+			(s) | SANITIZE_IMMED | SANITIZE_AUSE,                                      \
 			0x00,                                                                      \
 			0x00,                                                                      \
 			0x00,                                                                      \
@@ -92,9 +94,11 @@ static const struct tgt_scsi_cmd table_sai16[] = {
 		}                                                                                  \
 	}
 static const struct tgt_scsi_cmd table_sanitize[] = {
-    SANITIZE_CMD(SANITIZE_SA_OVERWRITE, "SANITIZE(OVERWRITE)"),
-    SANITIZE_CMD(SANITIZE_SA_BLOCK_ERASE, "SANITIZE(BLOCK ERASE)"),
-    SANITIZE_CMD(SANITIZE_SA_EXIT_FAILURE, "SANITIZE(EXIT FAILURE MODE)"),
+    SANITIZE_CMD(SANITIZE_SA_OVERWRITE, "SANITIZE(OVERWRITE)", F_WR),
+    SANITIZE_CMD(SANITIZE_SA_BLOCK_ERASE, "SANITIZE(BLOCK ERASE)", F_WR),
+    SANITIZE_CMD(SANITIZE_SA_CRYPTO_ERASE, "SANITIZE(CRYPTO ERASE)", F_WR),
+    /* EXIT FAILURE MODE writes nothing. */
+    SANITIZE_CMD(SANITIZE_SA_EXIT_FAILURE, "SANITIZE(EXIT FAILURE MODE)", 0),
 };
 
 /* Reservation commands check conflicts themselves (scsi_pr.c). */
@@ -170,7 +174,7 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	F_ANYTIME, RS_DESC, 0x00, 0x00, 0xff, 0x00),
     CMD(SCSI_OP_READ_6, "READ(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 6, 0, 0, F_READ, 0x1f,
 	0xff, 0xff, 0xff, 0x00),
-    CMD(SCSI_OP_WRITE_6, "WRITE(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 6, 0, 0, 0, 0x1f,
+    CMD(SCSI_OP_WRITE_6, "WRITE(6)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 6, 0, 0, F_WR, 0x1f,
 	0xff, 0xff, 0xff, 0x00),
     CMD(SCSI_OP_INQUIRY, "INQUIRY", NULL, tgt_spc_inquiry, TGT_DIR_IN, 6, 3, 2, F_ANYTIME,
 	INQ_CDB_EVPD, 0xff, LEN2, 0x00),
@@ -185,11 +189,11 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	0x00),
     CMD(SCSI_OP_READ_10, "READ(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 10, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA4, GRP, LEN2, 0x00),
-    CMD(SCSI_OP_WRITE_10, "WRITE(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 10, 0, 0, 0,
+    CMD(SCSI_OP_WRITE_10, "WRITE(10)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 10, 0, 0, F_WR,
 	SBC_DPO | SBC_FUA, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_WRITE_AND_VERIFY_10, "WRITE AND VERIFY(10)", tgt_sbc_write_verify_prep,
-	tgt_sbc_write_verify, TGT_DIR_OUT, 10, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP, LEN2,
-	0x00),
+	tgt_sbc_write_verify, TGT_DIR_OUT, 10, 0, 0, F_WR, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP,
+	LEN2, 0x00),
     CMD(SCSI_OP_VERIFY_10, "VERIFY(10)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 10, 0,
 	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA4, GRP, LEN2, 0x00),
     CMD(SCSI_OP_PRE_FETCH_10, "PRE-FETCH(10)", tgt_sbc_prefetch_prep, tgt_sbc_prefetch,
@@ -202,11 +206,11 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	F_INFO, MS_LLBAA | MS_DBD, 0xff, 0xff, 0x00, 0x00, 0x00, LEN2, 0x00),
     CMD(SCSI_OP_READ_16, "READ(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 16, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
-    CMD(SCSI_OP_WRITE_16, "WRITE(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 16, 0, 0, 0,
+    CMD(SCSI_OP_WRITE_16, "WRITE(16)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 16, 0, 0, F_WR,
 	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_WRITE_AND_VERIFY_16, "WRITE AND VERIFY(16)", tgt_sbc_write_verify_prep,
-	tgt_sbc_write_verify, TGT_DIR_OUT, 16, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4, GRP,
-	0x00),
+	tgt_sbc_write_verify, TGT_DIR_OUT, 16, 0, 0, F_WR, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4,
+	GRP, 0x00),
     CMD(SCSI_OP_VERIFY_16, "VERIFY(16)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 16, 0,
 	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_PRE_FETCH_16, "PRE-FETCH(16)", tgt_sbc_prefetch_prep, tgt_sbc_prefetch,
@@ -232,27 +236,27 @@ static const struct tgt_scsi_cmd table_ops[256] = {
     SA_OP(SCSI_OP_MAINTENANCE_IN, "MAINTENANCE IN", table_maint_in),
     CMD(SCSI_OP_READ_12, "READ(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_IN, 12, 0, 0, F_READ,
 	SBC_DPO | SBC_FUA, LBA4, LEN4, GRP, 0x00),
-    CMD(SCSI_OP_WRITE_12, "WRITE(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 12, 0, 0, 0,
+    CMD(SCSI_OP_WRITE_12, "WRITE(12)", tgt_sbc_rw_prep, tgt_sbc_rw, TGT_DIR_OUT, 12, 0, 0, F_WR,
 	SBC_DPO | SBC_FUA, LBA4, LEN4, GRP, 0x00),
     CMD(SCSI_OP_WRITE_AND_VERIFY_12, "WRITE AND VERIFY(12)", tgt_sbc_write_verify_prep,
-	tgt_sbc_write_verify, TGT_DIR_OUT, 12, 0, 0, 0, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4, GRP,
-	0x00),
+	tgt_sbc_write_verify, TGT_DIR_OUT, 12, 0, 0, F_WR, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4,
+	GRP, 0x00),
     CMD(SCSI_OP_VERIFY_12, "VERIFY(12)", tgt_sbc_verify_prep, tgt_sbc_verify, TGT_DIR_NONE, 12, 0,
 	0, F_READ, SBC_DPO | SBC_BYTCHK_MASK, LBA4, LEN4, GRP, 0x00),
     /* Thin provisioning (scsi_lbp.c): WRITE SAME UNMAP bit, no ANCHOR (ANC_SUP 0) */
     CMD(SCSI_OP_WRITE_SAME_10, "WRITE SAME(10)", tgt_lbp_write_same_prep, tgt_lbp_write_same,
-	TGT_DIR_OUT, 10, 0, 0, 0, WS_UNMAP, LBA4, GRP, LEN2, 0x00),
-    CMD(SCSI_OP_UNMAP, "UNMAP", tgt_lbp_unmap_prep, tgt_lbp_unmap, TGT_DIR_OUT, 10, 7, 2, 0, 0x00,
-	0x00, 0x00, 0x00, 0x00, GRP, LEN2, 0x00),
+	TGT_DIR_OUT, 10, 0, 0, F_WR, WS_UNMAP, LBA4, GRP, LEN2, 0x00),
+    CMD(SCSI_OP_UNMAP, "UNMAP", tgt_lbp_unmap_prep, tgt_lbp_unmap, TGT_DIR_OUT, 10, 7, 2, F_WR,
+	0x00, 0x00, 0x00, 0x00, 0x00, GRP, LEN2, 0x00),
     CMD(SCSI_OP_WRITE_SAME_16, "WRITE SAME(16)", tgt_lbp_write_same_prep, tgt_lbp_write_same,
-	TGT_DIR_OUT, 16, 0, 0, 0, WS_UNMAP, LBA8, LEN4, GRP, 0x00),
+	TGT_DIR_OUT, 16, 0, 0, F_WR, WS_UNMAP, LBA8, LEN4, GRP, 0x00),
     /* Atomic writes (scsi_caw.c) */
     CMD(SCSI_OP_COMPARE_AND_WRITE, "COMPARE AND WRITE", tgt_caw_prep, tgt_caw, TGT_DIR_OUT, 16, 0,
-	0, 0, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, 0x00, 0xff, GRP, 0x00),
-    CMD(SCSI_OP_ORWRITE_16, "ORWRITE(16)", tgt_orwrite_prep, tgt_orwrite, TGT_DIR_OUT, 16, 0, 0, 0,
-	SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
+	0, F_WR, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, 0x00, 0xff, GRP, 0x00),
+    CMD(SCSI_OP_ORWRITE_16, "ORWRITE(16)", tgt_orwrite_prep, tgt_orwrite, TGT_DIR_OUT, 16, 0, 0,
+	F_WR, SBC_DPO | SBC_FUA, LBA8, LEN4, GRP, 0x00),
     CMD(SCSI_OP_WRITE_ATOMIC_16, "WRITE ATOMIC(16)", tgt_write_atomic_prep, tgt_write_atomic,
-	TGT_DIR_OUT, 16, 0, 0, 0, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, LEN2, GRP, 0x00),
+	TGT_DIR_OUT, 16, 0, 0, F_WR, SBC_DPO | SBC_FUA, LBA8, 0x00, 0x00, LEN2, GRP, 0x00),
     /* Media (scsi_media.c) */
     SA_OP(SCSI_OP_SANITIZE, "SANITIZE", table_sanitize),
     CMD(SCSI_OP_READ_DEFECT_DATA_10, "READ DEFECT DATA(10)", tgt_read_defect_prep, tgt_read_defect,
@@ -361,6 +365,17 @@ int tgt_scsi_prepare(struct tgt_task *t)
 	/* SBC-3 4.11.2: NOT READY while a SANITIZE runs (scsi_media.c). */
 	if (tgt_media_check(t))
 		return 1;
+	/*
+	 * SPC-4 7.5.8: with SWP set "all commands requiring writes to the
+	 * medium shall be terminated with CHECK CONDITION status, with the
+	 * sense key set to DATA PROTECT, and the additional sense code set to
+	 * WRITE PROTECTED" (an EXTENDED COPY checks its destination itself).
+	 */
+	if ((cmd->flags & TGT_SCSI_F_WRITES) &&
+	    atomic_load_explicit(&t->lu->swp, memory_order_relaxed)) {
+		tgt_scsi_fail(t, SK_DATA_PROTECT, ASC_WRITE_PROTECTED);
+		return 1;
+	}
 	t->dir = cmd->dir;
 	switch (cmd->len_size) {
 	case 1:

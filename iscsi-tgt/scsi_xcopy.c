@@ -458,6 +458,14 @@ static int xcopy_segment_start(struct xcopy_ctx *x)
 				  src->periph != SCSI_TYPE_DISK ? 4 : 6);
 		return 1;
 	}
+	/*
+	 * SPC-4 7.5.8: a destination whose SWP is set takes no write; the
+	 * copy stops here with the destination's WRITE PROTECTED.
+	 */
+	if (atomic_load(dst->tg != NULL ? &dst->tg->lu.swp : &x->t->lu->swp)) {
+		xcopy_abort_sense(x->t, ASC_WRITE_PROTECTED, x->cur, 6);
+		return 1;
+	}
 	sbs = vol_block_size(src->vol);
 	dbs = vol_block_size(dst->vol);
 	/*

@@ -33,6 +33,7 @@ void tgt_config_default(struct tgt_config *cfg)
 	cfg->nop_timeout_s = 30;
 	cfg->login_timeout_s = 15;
 	cfg->max_xfer_blocks = 16384;
+	cfg->sanitize_mib_s = 256;
 }
 
 static void worker_tick(void *arg)

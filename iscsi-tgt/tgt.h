@@ -38,6 +38,7 @@ struct tgt_config {
 	uint32_t nop_timeout_s;	  /* drop the connection when the ping is not answered */
 	uint32_t login_timeout_s; /* a login must complete in this time */
 	uint32_t max_xfer_blocks; /* largest READ/WRITE, in blocks (Block Limits VPD) */
+	uint32_t sanitize_mib_s;  /* SANITIZE OVERWRITE pace, MiB/s (background maintenance) */
 	struct iscsi_chap_cred discovery_chap; /* empty user: discovery needs no CHAP */
 	/* Where persistent reservations with APTPL are kept; "": APTPL unsupported. */
 	char state_dir[1024];

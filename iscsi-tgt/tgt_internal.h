@@ -71,6 +71,7 @@ struct tgt_lu {
 	/* Mode page settings (changeable by MODE SELECT). */
 	atomic_bool wce;      /* Caching page: write cache enabled (WCE) */
 	atomic_bool d_sense;  /* Control page: descriptor-format sense (D_SENSE) */
+	atomic_bool swp;      /* Control page: software write protect (SWP) */
 	pthread_mutex_t lock; /* protects itls and pr */
 	LIST_HEAD(, tgt_itl) itls;
 	/* Reservations (scsi_pr.c): TGT_RESV_* bits, read lock-free on every command. */
@@ -89,7 +90,8 @@ struct tgt_lu {
 	struct tgt_task *gate_excl_tail;
 	struct tgt_task *gate_wr_head; /* writes waiting for the atomic ones; under lock */
 	struct tgt_task *gate_wr_tail;
-	atomic_bool sanitizing; /* SANITIZE in progress (scsi_media.c) */
+	atomic_bool sanitizing;	       /* SANITIZE in progress (scsi_media.c) */
+	atomic_uint sanitize_progress; /* its PROGRESS INDICATION, 0..65535 (SPC-4 4.5.2.4.4) */
 };
 
 #define TGT_RESV_LOADED 0x1 /* pr allocated and the APTPL state loaded */

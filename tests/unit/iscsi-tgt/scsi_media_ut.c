@@ -1,10 +1,48 @@
 /*
  * scsi_media_ut.c: SANITIZE OVERWRITE (pattern per block, passes, INVERT,
  * parameter checks), BLOCK ERASE (every block deallocated and zero),
- * EXIT FAILURE MODE, CRYPTO ERASE refused, NOT READY while a sanitize
- * runs, and READ DEFECT DATA(10/12) empty lists.
+ * EXIT FAILURE MODE, CRYPTO ERASE (a deallocation too), NOT READY while a sanitize
+ * runs, the background job (IMMED, progress indication in sense data and
+ * REQUEST SENSE, an aborted command leaves the sanitize running, a second
+ * SANITIZE refused), and READ DEFECT DATA(10/12) empty lists.
  */
 #include "scsi_fixture_ext.h"
+
+/* ---- stubs: the reactor's ticks and the target references (weak in scsi_media.c) ---- */
+
+static util_msg_fn fx_tick_fn;
+static void *fx_tick_arg;
+static int fx_ticks; /* live ticks */
+static int fx_refs;  /* target references held */
+
+struct util_tick *util_reactor_tick_add(struct util_reactor *r, util_msg_fn fn, void *arg)
+{
+	CU_ASSERT_PTR_EQUAL(r, &fx_reactor_dummy);
+	fx_tick_fn = fn;
+	fx_tick_arg = arg;
+	fx_ticks++;
+	return (struct util_tick *)&fx_tick_fn;
+}
+
+void util_reactor_tick_del(struct util_reactor *r, struct util_tick *t)
+{
+	(void)r;
+	CU_ASSERT_PTR_EQUAL(t, (struct util_tick *)&fx_tick_fn);
+	fx_tick_fn = NULL;
+	fx_ticks--;
+}
+
+void tgt_target_get(struct tgt_target *tg)
+{
+	CU_ASSERT_PTR_EQUAL(tg, &fx_target);
+	fx_refs++;
+}
+
+void tgt_target_put(struct tgt_target *tg)
+{
+	CU_ASSERT_PTR_EQUAL(tg, &fx_target);
+	fx_refs--;
+}
 
 static void san_cdb(uint8_t *cdb, uint8_t sa, uint16_t len)
 {
@@ -70,14 +108,25 @@ static void test_block_erase_and_others(void)
 	CU_ASSERT_EQUAL(fx_last_io.len, (uint64_t)FX_BLOCKS * FX_BS);
 	CU_ASSERT(fx_vol.data[0] == 0 && fx_vol.data[(size_t)FX_BLOCKS * FX_BS - 1] == 0);
 	CU_ASSERT(fx_hole[0] && fx_hole[FX_BLOCKS - 1]);
-	/* a parameter list is refused; so are IMMED, CRYPTO ERASE and other actions */
+	/* a parameter list is refused; so are reserved bits */
 	san_cdb(cdb, SANITIZE_SA_BLOCK_ERASE, 8);
 	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 8), 1);
 	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB));
-	san_cdb(cdb, SANITIZE_SA_BLOCK_ERASE | SANITIZE_IMMED, 0);
+	cdb[1] = SANITIZE_SA_BLOCK_ERASE | 0x40; /* reserved bit */
 	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 1);
 	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB));
+	/* CRYPTO ERASE: no key to change; every block deallocated, like BLOCK ERASE */
+	memset(fx_vol.data, 'b', (size_t)FX_BLOCKS * FX_BS);
+	memset(fx_hole, 0, sizeof(fx_hole));
 	san_cdb(cdb, SANITIZE_SA_CRYPTO_ERASE, 0);
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(fx_last_io.op, VOL_OP_UNMAP);
+	CU_ASSERT(fx_vol.data[0] == 0 && fx_hole[0] && fx_hole[FX_BLOCKS - 1]);
+	san_cdb(cdb, SANITIZE_SA_CRYPTO_ERASE, 8);
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 8), 1);
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB));
+	san_cdb(cdb, 0x04, 0); /* an undefined service action */
 	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 1);
 	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB));
 	san_cdb(cdb, SANITIZE_SA_EXIT_FAILURE, 0);
@@ -94,6 +143,118 @@ static void test_block_erase_and_others(void)
 	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 0);
 	CU_ASSERT(fx_good());
 	atomic_store(&fx_target.lu.sanitizing, false);
+}
+
+/* Start a SANITIZE OVERWRITE of \p passes passes of 0x5a; do not drain. */
+static void san_start(uint8_t extra_cdb1, unsigned passes)
+{
+	uint8_t cdb[16], p[4 + 1] = {(uint8_t)passes, 0, 0, 1, 0x5a};
+
+	san_cdb(cdb, SANITIZE_SA_OVERWRITE | extra_cdb1, sizeof(p));
+	fixture_task(cdb, 16, false);
+	fx_t.exp_xfer_len = sizeof(p);
+	CU_ASSERT_EQUAL_FATAL(tgt_scsi_prepare(&fx_t), 0);
+	fx_buf = malloc(sizeof(p));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fx_buf);
+	memcpy(fx_buf, p, sizeof(p));
+	fx_t.buf = fx_buf;
+	fx_t.buf_len = sizeof(p);
+	tgt_scsi_execute(&fx_t);
+}
+
+/* TEST UNIT READY now: NOT READY / SANITIZE IN PROGRESS with \p progress (fixed format). */
+static bool san_tur_progress(uint16_t progress)
+{
+	uint8_t cdb[16] = {0};
+
+	fixture_task(cdb, 16, false);
+	return tgt_scsi_prepare(&fx_t) == 1 && fx_check(SK_NOT_READY, ASC_LU_NOT_READY_SANITIZE) &&
+	       fx_t.sense[15] == SENSE_SKSV && get_be16(fx_t.sense + 16) == progress;
+}
+
+static void test_background(void)
+{
+	uint8_t cdb[16];
+
+	fx_reset_ext();
+	memset(fx_vol.data, 'a', (size_t)FX_BLOCKS * FX_BS);
+	/* IMMED: GOOD at once, the job runs on; one 1 MiB chunk per pass */
+	san_start(SANITIZE_IMMED, 2);
+	CU_ASSERT_EQUAL(fx_done, 1);
+	CU_ASSERT(fx_good());
+	CU_ASSERT(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_EQUAL(fx_ticks, 1);
+	CU_ASSERT_EQUAL(fx_refs, 1);
+	CU_ASSERT_EQUAL(fx_npending, 1);
+	CU_ASSERT(san_tur_progress(0));
+	fx_step(); /* pass 1 written: half way */
+	CU_ASSERT_EQUAL(fx_vol.data[0], 0x5a);
+	CU_ASSERT(san_tur_progress(0x8000));
+	/* REQUEST SENSE (allowed) reports the same as parameter data */
+	memset(cdb, 0, 16);
+	cdb[0] = SCSI_OP_REQUEST_SENSE;
+	cdb[4] = 18;
+	fixture_task(cdb, 16, false);
+	CU_ASSERT_EQUAL(tgt_scsi_prepare(&fx_t), 0);
+	fx_buf = malloc(18);
+	fx_t.buf = fx_buf;
+	fx_t.buf_len = 18;
+	tgt_scsi_execute(&fx_t);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(fx_t.data_len, 18);
+	CU_ASSERT(fx_buf[2] == SK_NOT_READY && fx_buf[12] == 0x04 && fx_buf[13] == 0x1b);
+	CU_ASSERT(fx_buf[15] == SENSE_SKSV && get_be16(fx_buf + 16) == 0x8000);
+	/* a second SANITIZE while one runs: NOT READY before it starts */
+	san_cdb(cdb, SANITIZE_SA_BLOCK_ERASE, 0);
+	fixture_task(cdb, 16, false);
+	CU_ASSERT_EQUAL(tgt_scsi_prepare(&fx_t), 1);
+	CU_ASSERT(fx_check(SK_NOT_READY, ASC_LU_NOT_READY_SANITIZE));
+	fx_drain_all();
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_EQUAL(atomic_load(&fx_target.lu.sanitize_progress), 0);
+	CU_ASSERT_EQUAL(fx_ticks, 0);
+	CU_ASSERT_EQUAL(fx_refs, 0);
+	CU_ASSERT_EQUAL(fx_bufs_out, 0);
+	CU_ASSERT_EQUAL(fx_done, 0); /* nobody waits for an IMMED sanitize */
+	memset(cdb, 0, 16);
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 0); /* TEST UNIT READY is GOOD again */
+	CU_ASSERT(fx_good());
+}
+
+static void test_abort_keeps_running(void)
+{
+	fx_reset_ext();
+	/* IMMED 0: the command waits for the sanitize */
+	san_start(0, 3);
+	CU_ASSERT_EQUAL(fx_done, 0);
+	fx_step();
+	CU_ASSERT_EQUAL(fx_done, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fx_tick_fn);
+	fx_tick_fn(fx_tick_arg); /* nothing to do */
+	CU_ASSERT_EQUAL(fx_done, 0);
+	/* ABORT TASK (or a reset, or the connection went): the command ends, the sanitize not */
+	fx_t.flags |= TASK_F_ABORTED;
+	fx_tick_fn(fx_tick_arg);
+	CU_ASSERT_EQUAL(fx_done, 1);
+	CU_ASSERT(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_EQUAL(atomic_load(&fx_target.lu.sanitize_progress), 65536 / 3);
+	fx_drain_all();
+	CU_ASSERT_EQUAL(fx_done, 1);
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_EQUAL(fx_vol.data[(size_t)FX_BLOCKS * FX_BS - 1], 0x5a);
+	CU_ASSERT_EQUAL(fx_ticks, 0);
+	CU_ASSERT_EQUAL(fx_refs, 0);
+	CU_ASSERT_EQUAL(fx_bufs_out, 0);
+
+	/* a write error ends it: the waiting command gets MEDIUM ERROR */
+	san_start(0, 1);
+	fx_status = -EIO;
+	fx_drain_all();
+	CU_ASSERT_EQUAL(fx_done, 1);
+	CU_ASSERT(fx_check(SK_MEDIUM_ERROR, ASC_WRITE_ERROR));
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_EQUAL(fx_bufs_out, 0);
+	CU_ASSERT_EQUAL(fx_refs, 0);
 }
 
 static void test_read_defect_data(void)
@@ -130,6 +291,8 @@ int main(void)
 	s = CU_add_suite("scsi_media", fixture_init, fixture_fini);
 	CU_add_test(s, "SANITIZE OVERWRITE", test_overwrite);
 	CU_add_test(s, "SANITIZE BLOCK ERASE, others, NOT READY", test_block_erase_and_others);
+	CU_add_test(s, "SANITIZE IMMED in the background, progress", test_background);
+	CU_add_test(s, "SANITIZE goes on after its command is aborted", test_abort_keeps_running);
 	CU_add_test(s, "READ DEFECT DATA", test_read_defect_data);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

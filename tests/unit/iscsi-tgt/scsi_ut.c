@@ -648,6 +648,77 @@ static void test_mode_select_d_sense_switches_format(void)
 	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE));
 }
 
+static void test_mode_select_swp_write_protects(void)
+{
+	static const uint8_t writers[] = {
+	    SCSI_OP_WRITE_6,
+	    SCSI_OP_WRITE_10,
+	    SCSI_OP_WRITE_12,
+	    SCSI_OP_WRITE_16,
+	    SCSI_OP_WRITE_AND_VERIFY_10,
+	    SCSI_OP_WRITE_AND_VERIFY_12,
+	    SCSI_OP_WRITE_AND_VERIFY_16,
+	    SCSI_OP_WRITE_SAME_10,
+	    SCSI_OP_WRITE_SAME_16,
+	    SCSI_OP_UNMAP,
+	    SCSI_OP_COMPARE_AND_WRITE,
+	    SCSI_OP_ORWRITE_16,
+	    SCSI_OP_WRITE_ATOMIC_16,
+	};
+	uint8_t list[4 + 12] = {0};
+	uint8_t sel[16] = {SCSI_OP_MODE_SELECT_6, MSEL_PF, 0, 0, sizeof(list)};
+	uint8_t chg[16] = {SCSI_OP_MODE_SENSE_6, MS_DBD, MP_PC_CHANGEABLE << 6 | MP_CONTROL, 0,
+			   255};
+	uint8_t ms[16] = {SCSI_OP_MODE_SENSE_6, 0, MP_CONTROL, 0, 255};
+	uint8_t wr[16] = {SCSI_OP_WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1};
+	uint8_t rd[16] = {SCSI_OP_READ_10, 0, 0, 0, 0, 0, 0, 0, 1};
+	uint8_t sync[16] = {SCSI_OP_SYNCHRONIZE_CACHE_10};
+	uint8_t san[16] = {SCSI_OP_SANITIZE, SANITIZE_SA_BLOCK_ERASE};
+	uint8_t page[64];
+
+	/* SPC-4 7.5.8: SWP is changeable */
+	CU_ASSERT_EQUAL(fixture_run(chg, 16), 0);
+	CU_ASSERT_EQUAL(fx_buf[4 + 4], MP_CONTROL_SWP);
+	/* every command that writes the medium carries the flag */
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(writers); i++)
+		CU_ASSERT(table_ops[writers[i]].flags & TGT_SCSI_F_WRITES);
+	CU_ASSERT_FALSE(table_ops[SCSI_OP_READ_10].flags & TGT_SCSI_F_WRITES);
+
+	CU_ASSERT_EQUAL_FATAL(fetch_page(MP_CONTROL, page), 12);
+	memcpy(list + 4, page, 12);
+	list[4 + 4] |= MP_CONTROL_SWP;
+	CU_ASSERT_EQUAL(fixture_run_ex(sel, 16, list, sizeof(list), false), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_TRUE(atomic_load(&fx_target.lu.swp));
+	/* the other nexus learns of it, this one does not */
+	CU_ASSERT_EQUAL(atomic_load(&fx_itl1.ua), 1u << TGT_UA_MODE_CHANGED);
+	CU_ASSERT_EQUAL(atomic_load(&fx_itl0.ua), 0);
+	/* MODE SENSE: WP in the device-specific parameter, SWP in the page */
+	CU_ASSERT_EQUAL(fixture_run(ms, 16), 0);
+	CU_ASSERT_EQUAL(fx_buf[2], MODE_DSP_WP | MODE_DSP_DPOFUA);
+	CU_ASSERT_EQUAL(fx_buf[4 + 8 + 4], MP_CONTROL_SWP);
+	/* writes: DATA PROTECT / WRITE PROTECTED; reads and cache flushes go on */
+	CU_ASSERT_EQUAL(fixture_run(wr, 16), 1);
+	CU_ASSERT(fx_check(SK_DATA_PROTECT, ASC_WRITE_PROTECTED));
+	CU_ASSERT_EQUAL(fixture_run(san, 16), 1);
+	CU_ASSERT(fx_check(SK_DATA_PROTECT, ASC_WRITE_PROTECTED));
+	CU_ASSERT_EQUAL(fixture_run(rd, 16), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(fixture_run(sync, 16), 0);
+	CU_ASSERT(fx_good());
+
+	/* cleared: writes are back */
+	list[4 + 4] &= (uint8_t)~MP_CONTROL_SWP;
+	CU_ASSERT_EQUAL(fixture_run_ex(sel, 16, list, sizeof(list), false), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.swp));
+	CU_ASSERT_EQUAL(fixture_run(wr, 16), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(fixture_run(ms, 16), 0);
+	CU_ASSERT_EQUAL(fx_buf[2], MODE_DSP_DPOFUA);
+	atomic_store(&fx_target.lu.swp, false);
+}
+
 /* ---- REPORT SUPPORTED OPERATION CODES / TMFS ---- */
 
 static int rsoc(uint8_t options, uint8_t op, uint16_t sa)
@@ -792,6 +863,7 @@ int main(void)
 	    {"MODE SELECT WCE", test_mode_select_wce},
 	    {"MODE SELECT errors", test_mode_select_errors},
 	    {"MODE SELECT D_SENSE", test_mode_select_d_sense_switches_format},
+	    {"MODE SELECT SWP write-protects", test_mode_select_swp_write_protects},
 	    {"RSOC one command", test_rsoc_one_command},
 	    {"RSOC all", test_rsoc_all},
 	    {"REPORT SUPPORTED TMFS", test_report_tmfs},

@@ -567,6 +567,38 @@ static void test_copy_to_other_target(void)
 	CU_ASSERT_EQUAL(atomic_load(&xc_target2.refs), 1);
 }
 
+/* SPC-4 7.5.8: a destination under software write protect takes no write. */
+static void test_write_protected_destination(void)
+{
+	struct xc_list l;
+
+	fill(fx_vol.data, 8 * FX_BS, 9);
+	xl_init(&l);
+	xl_cscd(&l, &fx_vol, FX_BS, 0);
+	xl_cscd(&l, &xc_vol2, FX_BS, 0);
+	xl_seg(&l, 0, 1, 8, 0, 0, false);
+	xl_hdr(&l, 4, XCOPY_LIST_ID_HOLD);
+	/* the source's SWP does not matter */
+	atomic_store(&fx_target.lu.swp, true);
+	CU_ASSERT_EQUAL(xc_copy(&l), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(memcmp(xc_vol2.data, fx_vol.data, 8 * FX_BS), 0);
+	atomic_store(&fx_target.lu.swp, false);
+	/* the destination's does: other LU, then the command's own */
+	memset(xc_vol2.data, 0, 8 * FX_BS);
+	atomic_store(&xc_target2.lu.swp, true);
+	CU_ASSERT_EQUAL(xc_copy(&l), 0);
+	CU_ASSERT(xc_aborted(ASC_WRITE_PROTECTED, 0));
+	CU_ASSERT_EQUAL(get_be32(xc_vol2.data), 0);
+	atomic_store(&xc_target2.lu.swp, false);
+	atomic_store(&fx_target.lu.swp, true);
+	CU_ASSERT_EQUAL(xc_copy_one(5, XCOPY_LIST_ID_HOLD, 4, 0, 100), 0);
+	CU_ASSERT(xc_aborted(ASC_WRITE_PROTECTED, 0));
+	CU_ASSERT_EQUAL(get_be32(fx_vol.data + 100 * FX_BS), 0);
+	atomic_store(&fx_target.lu.swp, false);
+	CU_ASSERT_EQUAL(atomic_load(&xc_target2.refs), 1);
+}
+
 static void test_block_sizes_and_dc(void)
 {
 	struct xc_list l;
@@ -714,6 +746,7 @@ int main(void)
 	    {"segment errors", test_segment_errors},
 	    {"volume errors", test_volume_errors},
 	    {"aborted task stops", test_aborted_task_stops},
+	    {"write-protected destination", test_write_protected_destination},
 	    {"copy to another target", test_copy_to_other_target},
 	    {"block sizes and DC", test_block_sizes_and_dc},
 	    {"COPY STATUS", test_copy_status},
