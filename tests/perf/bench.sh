@@ -13,14 +13,15 @@
 #   4 KiB random read and write IOPS at queue depth 1 and 64,
 #   128 KiB sequential read and write MB/s (queue depth BENCH_SEQ_QD).
 #
-# The client is one variable, BENCH_CLIENT: "iobench" (tests/perf/iobench.c,
-# libiscsi's async API; built here with cc because it links libiscsi, a
-# test-only dependency the product never uses: Debian libiscsi-dev, which
-# deploy/deps.sh installs with the test peers) or "vmio" (BUILD/vmio, the
-# project's client). Both print one JSON line per run.
+# The client is one variable, BENCH_CLIENT: "vmio" (the default: BUILD/vmio,
+# the project's own initiator) or "iobench" (tests/perf/iobench.c on
+# libiscsi's async API, built here with cc; a cross-check that the numbers
+# are not an artefact of our own client; it needs Debian libiscsi-dev, a
+# test-only dependency the product never links). Both print one JSON line
+# per run.
 #
 # Environment: BENCH_SIZE (1G), BENCH_SECS (5 per run), BENCH_ROUNDS (3),
-# BENCH_SEQ_QD (8), BENCH_CLIENT (iobench), BENCH_SHM (/dev/shm).
+# BENCH_SEQ_QD (8), BENCH_CLIENT (vmio), BENCH_SHM (/dev/shm).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -31,7 +32,7 @@ SIZE=${BENCH_SIZE:-1G}
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 SEQ_QD=${BENCH_SEQ_QD:-8}
-CLIENT=${BENCH_CLIENT:-iobench}
+CLIENT=${BENCH_CLIENT:-vmio}
 SHM=${BENCH_SHM:-/dev/shm}
 VOL=bench
 
