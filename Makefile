@@ -111,7 +111,7 @@ $(ASAN_BUILD)/%.o: %.c
 # folder under construction never breaks another folder's tests.
 UT_DEPS_util := util
 UT_DEPS_iscsi := iscsi util
-UT_DEPS_vol := vol util
+UT_DEPS_vol := vol iscsi-init iscsi util
 UT_DEPS_iscsi-tgt := iscsi-tgt vol iscsi util
 UT_DEPS_iscsi-init := iscsi-init iscsi util
 UT_DEPS_proto := proto util

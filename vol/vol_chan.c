@@ -329,6 +329,34 @@ void vol_chan_destroy(struct vol_chan *ch)
 	chan_free(ch);
 }
 
+struct util_reactor *vol_chan_reactor(const struct vol_chan *ch)
+{
+	return ch->r;
+}
+
+void vol_chan_defer_done(struct vol_chan *ch, struct vol_io *io, int status)
+{
+	io->status = status;
+	defer(ch, io, false);
+}
+
+void vol_chan_run_on(struct vol_chan *ch, util_msg_fn fn, void *arg)
+{
+	struct util_reactor *self = util_reactor_self();
+
+	if (!self || self == ch->r) {
+		fn(arg);
+		return;
+	}
+	/* The message pool only allocates when cold; a failure here would
+	 * strand a request, so fall back to running it here (the request's
+	 * completion then still reaches its own channel through the back end). */
+	if (util_reactor_send(ch->r, fn, arg) < 0) {
+		log_err("%s: cannot hand work over, running it here", util_reactor_name(ch->r));
+		fn(arg);
+	}
+}
+
 /* Range, alignment and iovec checks; the caller's input is never trusted. */
 static int io_validate(const struct vol *v, const struct vol_io *io)
 {
@@ -381,6 +409,8 @@ int vol_submit(struct vol_chan *ch, struct vol *v, struct vol_io *io)
 	io->vol = v;
 	io->status = 0;
 	io->done_bytes = 0;
+	if (v->virt)
+		return vol_virt_submit(ch, v, io);
 
 	switch (io->op) {
 	case VOL_OP_READ:

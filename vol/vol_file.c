@@ -53,7 +53,7 @@ static uint64_t fnv1a64(uint64_t h, const void *data, size_t len)
  * hashes of the name only, so the identifier is the same on every start and
  * on every engine, which multipath on the hosts depends on.
  */
-static void vol_make_id(const char *name, uint8_t id[VOL_ID_LEN])
+void vol_make_id(const char *name, uint8_t id[VOL_ID_LEN])
 {
 	static const char salt[] = "vmengine-vsid";
 	size_t len = strlen(name);
@@ -206,6 +206,10 @@ void vol_close(struct vol *v)
 {
 	if (!v)
 		return;
+	if (v->virt) {
+		vol_virt_close(v);
+		return;
+	}
 	if (v->fd_buf >= 0 && v->fd_buf != v->fd)
 		close(v->fd_buf);
 	close(v->fd); /* releases the flock */

@@ -44,6 +44,9 @@ struct vol {
 	bool direct;
 	bool can_unmap;
 	uint8_t id[VOL_ID_LEN];
+	/* Set for a virtualized volume (vol_virt.c): fd and fd_buf are -1 and
+	 * every request goes through vol_virt_submit(). */
+	struct vol_virt *virt;
 };
 
 /*
@@ -89,5 +92,142 @@ void vol_worker_queue(struct vol_io *io);
  * allocates, so a completion cannot be lost.
  */
 void vol_chan_complete_async(struct vol_chan *ch, struct vol_io *io);
+
+/* ---- virtualized volumes (vol_virt.c, vol_resync.c) ---- */
+
+#define VIRT_CHILD_IOV 8 /* iovecs kept inline in a child request */
+
+/* One request to one back end, carved out of a volume request. */
+struct virt_child {
+	struct vol_io io; /* what the back end gets */
+	struct iovec iov_inline[VIRT_CHILD_IOV];
+	struct iovec *iov_heap; /* rare: a slice of more than VIRT_CHILD_IOV */
+	struct vol_io *parent;
+	struct vol_virt *vv;
+	struct vol_chan *ch;
+	struct vol_backend *be; /* where io goes */
+	unsigned leg;
+	uint64_t vol_off; /* where the piece lies in the volume (bytes) */
+	SLIST_ENTRY(virt_child) free_link;
+};
+
+/* Where a volume request is, kept in its vol_io.priv while vol has it. */
+enum virt_where {
+	VIRT_NONE,
+	VIRT_INFLIGHT, /* a write-type request at the back ends */
+	VIRT_BLOCKED,  /* waits for the region a resync copies */
+	VIRT_WAITING,  /* waits for free child requests */
+};
+struct virt_parent {
+	TAILQ_ENTRY(virt_parent) link;
+	struct vol_chan *ch;
+	int32_t pending; /* children not done, + 1 while being submitted */
+	int32_t err;
+	uint8_t where; /* enum virt_where */
+	bool degraded; /* acknowledged without every leg */
+};
+_Static_assert(sizeof(struct virt_parent) <= sizeof(((struct vol_io *)0)->priv),
+	       "vol_io.priv too small for the volume request state");
+TAILQ_HEAD(virt_parent_list, virt_parent);
+
+struct virt_leg {
+	enum vol_leg_state state;
+	struct vol_backend **ext_be; /* per extent */
+	uint64_t *ext_off;	     /* per extent, bytes on that back end */
+};
+
+struct virt_resync;
+
+/*
+ * A virtualized volume. Everything below the lock is shared by the reactors
+ * that submit to the volume and is touched under it only; callbacks (the
+ * owner's, the back ends') are never called with it held.
+ */
+struct vol_virt {
+	struct vol *v;
+	uint64_t extent_size;
+	uint64_t region_size;
+	uint64_t nregions;
+	uint32_t nextents;
+	uint32_t nlegs;
+	vol_leg_event_cb leg_cb;
+	void *leg_cb_arg;
+	struct virt_child *children; /* the preallocated pool */
+	unsigned nchildren;
+
+	pthread_mutex_t lock;
+	struct virt_leg legs[VOL_MAX_LEGS];
+	uint64_t *dirty; /* one bit per region */
+	size_t dirty_words;
+	uint64_t ndirty;
+	SLIST_HEAD(, virt_child) free_children;
+	unsigned nfree;
+	struct virt_parent_list inflight; /* write-type requests at the back ends */
+	struct virt_parent_list blocked;  /* behind the resync's region lock */
+	struct virt_parent_list waiting;  /* for free children */
+	unsigned rr;			  /* read leg rotation */
+	unsigned ev_mask;		  /* legs whose new state is not reported yet */
+	struct virt_resync *rs;		  /* the running resync, or NULL */
+	uint64_t resync_total, resync_done;
+	unsigned resync_leg;
+	uint64_t reads_retried, writes_degraded;
+};
+
+static inline struct virt_parent *virt_parent(struct vol_io *io)
+{
+	return (struct virt_parent *)(void *)io->priv.bytes;
+}
+static inline struct vol_io *virt_parent_io(struct virt_parent *p)
+{
+	return UTIL_CONTAINER_OF((void *)p, struct vol_io, priv);
+}
+
+/* vol_virt.c, for vol_resync.c. Locked: with vv->lock held. */
+void virt_mark_dirty_locked(struct vol_virt *vv, uint64_t off, uint64_t len);
+bool virt_fail_leg_locked(struct vol_virt *vv, unsigned leg);
+/* Report leg state changes queued under the lock (call without it). */
+void virt_report_events(struct vol_virt *vv);
+/* Submit again, on their own channels, requests taken off a list. */
+void virt_resubmit_list(struct vol_virt *vv, struct virt_parent_list *list);
+/* Map volume bytes [off, off+len) of \p leg to a back end and offset;
+ * returns the length that stays within one extent. */
+uint64_t virt_map(const struct vol_virt *vv, unsigned leg, uint64_t off, uint64_t len,
+		  struct vol_backend **be, uint64_t *be_off);
+
+/* vol_resync.c, for vol_virt.c. */
+/* A write-type request at [off, off+len) may go now (false: it waits for the
+ * region being copied; the caller queues it on vv->blocked). Locked. */
+bool virt_resync_admit_locked(struct vol_virt *vv, uint64_t off, uint64_t len);
+/* A write-type request left the in-flight list (locked); the resync may
+ * start its copy now. Returns true when the caller must call
+ * virt_resync_kick() after unlocking. */
+bool virt_resync_drained_locked(struct vol_virt *vv);
+void virt_resync_kick(struct vol_virt *vv);
+/* vol_submit() of a virtualized volume, after the common validation. */
+int vol_virt_submit(struct vol_chan *ch, struct vol *v, struct vol_io *io);
+void vol_virt_close(struct vol *v);
+
+/* For back-end implementations that learn their target's size and
+ * identifier only after a login (backend_iscsi.c). */
+struct vol_backend_info *vol_backend_info_mut(struct vol_backend *be);
+/* The state before the back end is first used (no log line). */
+void vol_backend_state_init(struct vol_backend *be, enum vol_backend_state st);
+
+/* The volume identifier derived from \p name (vol_file.c). */
+void vol_make_id(const char *name, uint8_t id[VOL_ID_LEN]);
+
+/* The reactor a channel belongs to. */
+struct util_reactor *vol_chan_reactor(const struct vol_chan *ch);
+/*
+ * Complete \p io with \p status later, from \p ch's event loop (for a
+ * request accepted by vol_submit() that fails before reaching a back end).
+ */
+void vol_chan_defer_done(struct vol_chan *ch, struct vol_io *io, int status);
+/*
+ * Run \p fn(\p arg) on \p ch's reactor thread: at once when the caller is
+ * that thread (or no reactor runs, as in single-threaded tests), else as a
+ * reactor message.
+ */
+void vol_chan_run_on(struct vol_chan *ch, util_msg_fn fn, void *arg);
 
 #endif /* VMENGINE_VOL_INTERNAL_H */

@@ -27,6 +27,13 @@ int vol_get_lba_status(struct vol *v, uint64_t offset, uint64_t *len, bool *mapp
 	if (!v || !len || !mapped || offset >= v->size || *len == 0)
 		return -EINVAL;
 	limit = UTIL_MIN(*len, v->size - offset);
+	if (v->virt) {
+		/* Extents are allocated whole when the volume is created: a
+		 * virtualized volume is fully provisioned. */
+		*mapped = true;
+		*len = limit;
+		return 0;
+	}
 
 	/*
 	 * SEEK_DATA from offset: the offset itself when it lies in data, the
