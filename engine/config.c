@@ -18,8 +18,12 @@ void eng_config_default(struct eng_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->node_name, sizeof(cfg->node_name), "vmengine");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "./var/state");
+	snprintf(cfg->tgt.state_dir, sizeof(cfg->tgt.state_dir), "./var/state");
 	snprintf(cfg->pool_dir, sizeof(cfg->pool_dir), "./var/pool");
 	tgt_config_default(&cfg->tgt);
+	snprintf(cfg->cluster.mode, sizeof(cfg->cluster.mode), "solo");
+	snprintf(cfg->cluster.ctl_socket, sizeof(cfg->cluster.ctl_socket), "%s", ENG_CTL_SOCKET);
+	cfg->cluster.import_volumes = true;
 	snprintf(cfg->portals[0].addr, sizeof(cfg->portals[0].addr), "127.0.0.1");
 	cfg->portals[0].port = ISCSI_DEFAULT_PORT;
 	cfg->nportals = 1;
@@ -222,6 +226,7 @@ static void read_iscsi(struct reader *r, const config_setting_t *g, struct eng_c
 	get_uint(r, g, "nop_timeout", &t->nop_timeout_s, 1, 3600);
 	get_uint(r, g, "login_timeout", &t->login_timeout_s, 1, 3600);
 	get_uint(r, g, "max_transfer_blocks", &t->max_xfer_blocks, 8, 1u << 21);
+	get_uint(r, g, "sanitize_rate_mib", &t->sanitize_mib_s, 1, 1u << 20);
 	get_chap(r, g, &t->discovery_chap);
 	if ((s = config_setting_get_member(g, "digests")) != NULL) {
 		int n = config_setting_length(s);
@@ -313,6 +318,24 @@ static void read_volumes(struct reader *r, const config_setting_t *l, struct eng
 	}
 }
 
+static void read_cluster(struct reader *r, const config_setting_t *g, struct eng_config *cfg)
+{
+	struct eng_cluster *c = &cfg->cluster;
+	struct eng_portal p;
+
+	if (!g)
+		return;
+	get_str(r, g, "mode", c->mode, sizeof(c->mode));
+	if (strcmp(c->mode, "solo") != 0 && strcmp(c->mode, "corosync") != 0)
+		bad(r, config_setting_get_member(g, "mode"), "must be \"solo\" or \"corosync\"");
+	get_str(r, g, "ctl_socket", c->ctl_socket, sizeof(c->ctl_socket));
+	get_str(r, g, "advertise", c->advertise, sizeof(c->advertise));
+	if (c->advertise[0] && eng_parse_portal(c->advertise, &p) < 0)
+		bad(r, config_setting_get_member(g, "advertise"),
+		    "must look like \"10.0.0.1:3260\"");
+	get_bool(r, g, "import_volumes", &c->import_volumes);
+}
+
 int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t errlen)
 {
 	config_t cf;
@@ -333,6 +356,8 @@ int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t 
 	root = config_root_setting(&cf);
 	get_str(&r, root, "node_name", cfg->node_name, sizeof(cfg->node_name));
 	get_str(&r, root, "state_dir", cfg->state_dir, sizeof(cfg->state_dir));
+	/* Reservations with APTPL are kept there (SPC-4 5.12.4). */
+	snprintf(cfg->tgt.state_dir, sizeof(cfg->tgt.state_dir), "%.1023s", cfg->state_dir);
 	g = config_setting_get_member(root, "log");
 	get_bool(&r, g, "debug", &cfg->debug);
 	get_bool(&r, g, "syslog", &cfg->syslog);
@@ -344,6 +369,11 @@ int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t 
 		pool_set = true;
 	}
 	read_volumes(&r, config_setting_get_member(root, "volumes"), cfg);
+	read_cluster(&r, config_setting_get_member(root, "cluster"), cfg);
+	if (!cfg->cluster.advertise[0] && cfg->nportals)
+		snprintf(cfg->cluster.advertise, sizeof(cfg->cluster.advertise),
+			 strchr(cfg->portals[0].addr, ':') ? "[%s]:%u" : "%s:%u",
+			 cfg->portals[0].addr, cfg->portals[0].port);
 	if (!pool_set)
 		snprintf(cfg->pool_dir, sizeof(cfg->pool_dir), "%.4000s/../pool", cfg->state_dir);
 	if (!r.failed && cfg->tgt.first_burst > cfg->tgt.max_burst)

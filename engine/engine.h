@@ -25,6 +25,14 @@ struct eng_portal {
 	uint16_t port;
 };
 
+/* Cluster settings (section "cluster" of the configuration). */
+struct eng_cluster {
+	char mode[16];	     /* "solo" (default) or "corosync" */
+	char ctl_socket[64]; /* libqb IPC name vmctl connects to */
+	char advertise[64];  /* "addr:port" peers redirect hosts to; default: first portal */
+	bool import_volumes; /* seed an empty map with the "volumes" of this file */
+};
+
 struct eng_config {
 	char node_name[64];
 	char state_dir[ENG_PATH_MAX];
@@ -37,6 +45,7 @@ struct eng_config {
 	unsigned nportals;
 	struct eng_volume volumes[ENG_MAX_VOLUMES];
 	unsigned nvolumes;
+	struct eng_cluster cluster;
 };
 
 /* Fill every setting with its default (the values of vmengine.conf.example). */
@@ -53,5 +62,36 @@ int eng_parse_size(const char *s, uint64_t *out);
 
 /* Parse "1.2.3.4:3260", "[::1]:3260" or "1.2.3.4" (port 3260). Returns 0 or -EINVAL. */
 int eng_parse_portal(const char *s, struct eng_portal *out);
+
+/* The default IPC socket name of vmctl (an abstract socket: one per network namespace). */
+#define ENG_CTL_SOCKET "vmengine"
+
+/* ---- the map's volumes served as targets (engine/ctl_targets.c) ---- */
+
+struct clu;
+struct qb_loop;
+struct eng_targets;
+
+/*
+ * Wiring between the replicated map and the target: the owner of a volume
+ * serves it from its pool; the other engines expose it with a redirect to
+ * the owner's portal; an engine without quorum or with a stale map exposes
+ * nothing (it fences itself). Control thread only.
+ */
+struct eng_targets *eng_targets_create(struct qb_loop *loop, struct tgt *t,
+				       const struct eng_config *cfg);
+/* Bring the targets in line with the map of \p c (a clu_changed_fn: arg is the eng_targets). */
+void eng_targets_changed(void *arg);
+void eng_targets_set_clu(struct eng_targets *et, struct clu *c);
+/* After tgt_shutdown(): close every volume. */
+void eng_targets_destroy(struct eng_targets *et);
+
+/* ---- vmctl's IPC server (engine/ctl.c) ---- */
+
+struct eng_ctl;
+/* Serve vmctl on the libqb IPC socket \p name (root only). NULL on error (logged). */
+struct eng_ctl *eng_ctl_create(struct qb_loop *loop, const char *name, struct clu *c,
+			       const char *mode);
+void eng_ctl_destroy(struct eng_ctl *ctl);
 
 #endif /* VMENGINE_ENGINE_H */

@@ -522,10 +522,17 @@ int vmio_verify_main(struct vmio *v, int argc, char **argv)
 		if (!vf.units)
 			return VMIO_EXIT_USAGE;
 	}
-	/* Generations above any earlier run's: the wall clock in microseconds. */
+	/*
+	 * Generations above any earlier run's: the wall clock, seconds in the
+	 * high 32 bits and microseconds times 4096 below. A run that starts
+	 * even 1 us after another begins 4096 generations above it, so a run
+	 * could only be overtaken by one that made over 4096 writes per
+	 * microsecond of head start; with plain microseconds a big run just
+	 * finished could leave blocks that look newer than the next run's.
+	 */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	vf.gen_next = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	vf.gen_next = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)(ts.tv_nsec / 1000) << 12);
 	if (journal) {
 		rc = jrn_open(&vf, journal, !vf.check_mode);
 		if (rc < 0)

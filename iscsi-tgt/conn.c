@@ -245,7 +245,14 @@ void tgt_conn_task_left(struct tgt_conn *c)
 
 static void conn_flush(struct tgt_conn *c)
 {
+	/*
+	 * Done callbacks run inside the flush and may queue more PDUs (a task
+	 * released lets the Logout Response go); the running flush sends
+	 * those too, so it must not be entered again from them.
+	 */
+	c->in_flush = true;
 	int rc = iscsi_tx_flush(&c->tx, c->fd);
+	c->in_flush = false;
 
 	if (rc == -EAGAIN) {
 		if (!c->want_out) {
@@ -347,7 +354,7 @@ void tgt_conn_send(struct tgt_conn *c, struct tgt_txbuf *tb)
 	 * Inside the receive loop, responses gather and leave in one writev at
 	 * its end (conn_io); from a completion, they leave at once.
 	 */
-	if (!c->in_rx && !c->want_out)
+	if (!c->in_rx && !c->in_flush && !c->want_out)
 		conn_flush(c);
 }
 

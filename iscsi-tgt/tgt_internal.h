@@ -347,6 +347,7 @@ struct tgt_conn {
 	struct iscsi_tx tx;
 	bool want_out;	     /* EPOLLOUT armed */
 	bool in_rx;	     /* inside the receive loop: responses are flushed at its end */
+	bool in_flush;	     /* inside conn_flush(): it sends what its callbacks queue */
 	bool free_scheduled; /* conn_free() is queued on the reactor */
 	struct tgt_session *sess;
 	struct tgt_login *login; /* during login only */

@@ -155,10 +155,8 @@ tgt_stop tgt >/dev/null 2>&1
 if [ -x "$BUILD/vmengined" ]; then
 	t_port VPORT
 	VM_POOL_DIR=$SHM/pool
-	# vm_start() puts VM_ISCSI_EXTRA inside "iscsi = { ... };": close that
-	# group and open "cluster" so this engine gets its own vmctl socket (the
-	# default name is shared by every engine on the machine).
-	VM_ISCSI_EXTRA="digests = ( \"crc32c\", \"none\" ); }; cluster = { ctl_socket = \"vmengine-ini-$$\";"
+	# vm_start() gives the engine its own vmctl socket name.
+	VM_ISCSI_EXTRA="digests = ( \"crc32c\", \"none\" );"
 	export VM_POOL_DIR VM_ISCSI_EXTRA
 	vols='{ name = "ini"; size = "1G"; },
 	  { name = "inichap"; size = "64M"; chap = { user = "host1"; secret = "secret-of-12+"; mutual_user = "tgt"; mutual_secret = "other-secret12"; }; }'

@@ -1,0 +1,253 @@
+/*
+ * cluster: the replicated volume map of vmengine and the engine's membership.
+ *
+ * Every engine joins the CPG group "vmengine". A map change is multicast with
+ * CPG_TYPE_AGREED and applied by every member when CPG delivers it (never
+ * when it is sent) to the same deterministic state machine, so that all
+ * members apply the same changes in the same order; each applied change
+ * increments the map version. After every configuration change the members
+ * exchange their map versions; the highest version (ties: the lowest node id)
+ * sends its map and the others adopt it; changes delivered meanwhile are
+ * queued and replayed after the adoption. Without quorum no change applies.
+ *
+ * Everything that touches Corosync goes through struct clu_ops, so that the
+ * same state machine runs on Corosync (clu_corosync_create()), alone
+ * (clu_solo_create(): solo mode, no Corosync) or in a test's in-memory
+ * network. The state machine never blocks and never calls back into the ops
+ * from inside clu_deliver()/clu_confchg() in a way that re-enters it.
+ *
+ * Threads: one thread only (the engine's control thread, running the libqb
+ * main loop); nothing here is locked.
+ */
+#ifndef VMENGINE_CLUSTER_H
+#define VMENGINE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+#include "vol/vol.h"
+
+#define CLU_MAX_NODES	64
+#define CLU_MAX_VOLUMES 1024
+#define CLU_MAX_ACL	64  /* initiators per volume */
+#define CLU_IQN_MAX	224 /* RFC 7143 4.2.7.1: names are at most 223 bytes */
+#define CLU_SECRET_MAX	256
+#define CLU_NAME_MAX	64 /* engine names */
+#define CLU_PORTAL_MAX	64 /* "addr:port" */
+#define CLU_MAP_FILE	"map.pb"
+
+/* ---- the map model (cluster/map.c; belongs in vol/ once vol.h can take it) ---- */
+
+struct clu_volume {
+	char name[VOL_NAME_MAX];
+	uint64_t size;	     /* bytes */
+	uint32_t block_size; /* 512 or 4096 */
+	uint32_t owner;	     /* node id serving it */
+	uint32_t partner;    /* node id of the partner, 0: none */
+	bool restricted;     /* an ACL was set: only allow[] may log in (maybe none) */
+	unsigned nallow;
+	char (*allow)[CLU_IQN_MAX];
+	char chap_user[CLU_IQN_MAX]; /* empty: no CHAP */
+	char chap_secret[CLU_SECRET_MAX];
+	char chap_mutual_user[CLU_IQN_MAX]; /* empty: one-way CHAP */
+	char chap_mutual_secret[CLU_SECRET_MAX];
+	uint64_t generation; /* map version of the volume's last change */
+};
+
+struct clu_map {
+	uint64_t version;
+	unsigned nvols;
+	unsigned cap;
+	struct clu_volume *vols; /* sorted by name */
+};
+
+void clu_map_init(struct clu_map *m);
+void clu_map_clear(struct clu_map *m); /* frees; leaves an empty map at version 0 */
+const struct clu_volume *clu_map_find(const struct clu_map *m, const char *name);
+/* Deep copy; 0 or -ENOMEM (then \p dst is empty). */
+int clu_map_copy(struct clu_map *dst, const struct clu_map *src);
+/* Volumes and bytes owned by \p node. */
+unsigned clu_map_owned(const struct clu_map *m, uint32_t node, uint64_t *bytes);
+/* True for 1-63 of a-z 0-9 '-' '.' (the name becomes part of an IQN, RFC 3722). */
+bool clu_volume_name_valid(const char *name);
+
+/*
+ * Apply one change, deterministically: the result depends only on \p m and
+ * \p c. Returns 0 (applied, version incremented) or a negative errno and
+ * leaves the map untouched: -EEXIST (name taken), -ENOENT (unknown volume),
+ * -EINVAL (bad name, size not a non-zero multiple of the block size, block
+ * size not 512/4096, shrink, bad IQN or CHAP), -ENOSPC (too many volumes or
+ * ACL entries), -EALREADY (no-op: IQN already allowed / not listed),
+ * -EOPNOTSUPP (unknown op), -ENOMEM.
+ */
+int clu_map_apply(struct clu_map *m, const Vm__MapChange *c);
+
+/*
+ * Protobuf form. clu_map_to_pb() fills \p out with pointers into \p m (no
+ * string copies); release with clu_map_pb_free() before \p m changes.
+ * clu_map_from_pb() validates everything (names, sizes, order, duplicates)
+ * and returns 0 or -EBADMSG / -ENOMEM, leaving \p m untouched on error.
+ */
+int clu_map_to_pb(const struct clu_map *m, Vm__Map *out);
+void clu_map_pb_free(Vm__Map *pb);
+int clu_map_from_pb(struct clu_map *m, const Vm__Map *pb);
+/* CRC32C of the packed map: equal maps have equal digests. */
+uint32_t clu_map_digest(const struct clu_map *m);
+
+/*
+ * Persist \p m to DIR/map.pb: write DIR/map.pb.tmp, fsync, rename, fsync DIR,
+ * so that a crash leaves the old or the new map, never a mix. Returns 0 or a
+ * negative errno (logged).
+ */
+int clu_map_save(const struct clu_map *m, const char *dir);
+/*
+ * Load DIR/map.pb into \p m. A missing file is an empty map at version 0
+ * (first start) and returns 0 with *\p found false. A file that is truncated,
+ * corrupt (envelope, CRC, protobuf) or invalid returns -EBADMSG with one line
+ * in \p err naming the file and the problem: the caller must refuse to start
+ * rather than serve an empty map. Other errors: -errno with \p err set.
+ */
+int clu_map_load(struct clu_map *m, const char *dir, bool *found, char *err, size_t errlen);
+
+/* ---- the cluster state machine (cluster/cluster.c) ---- */
+
+struct clu;
+
+/* Everything the state machine needs from the outside world. */
+struct clu_ops {
+	/*
+	 * Multicast \p buf to the group, agreed order, self included. Returns 0,
+	 * -EAGAIN (Corosync's CS_ERR_TRY_AGAIN: retry later; the state machine
+	 * queues and backs off), or another negative errno (message lost).
+	 */
+	int (*mcast)(void *ctx, const void *buf, size_t len);
+	/* Arm a one-shot timer: \p fn(\p arg) after \p ms. NULL on -ENOMEM. */
+	void *(*timer_add)(void *ctx, uint32_t ms, void (*fn)(void *arg), void *arg);
+	void (*timer_del)(void *ctx, void *timer);
+};
+
+/* What this engine tells its peers about itself. */
+struct clu_self {
+	uint32_t node;		     /* Corosync node id (1 in solo mode) */
+	char name[CLU_NAME_MAX];     /* engine name */
+	char portal[CLU_PORTAL_MAX]; /* "addr:port" of its iSCSI portal */
+	char state_dir[4096];	     /* where map.pb lives; empty: not persisted */
+};
+
+enum clu_sync_state {
+	CLU_STATE_JOINING,	 /* no configuration seen yet */
+	CLU_STATE_SYNC_VERSIONS, /* waiting for every member's version */
+	CLU_STATE_SYNC_MAP,	 /* waiting for the chosen member's map */
+	CLU_STATE_SYNCED,
+};
+const char *clu_state_str(enum clu_sync_state s);
+
+/* Called after the map or the serving state changed (never re-entered). */
+typedef void (*clu_changed_fn)(void *arg);
+
+/*
+ * Create the state machine over \p ops (\p ops_ctx is their first argument).
+ * \p map is the loaded map (its content is moved into the state machine).
+ * Returns NULL on -ENOMEM.
+ */
+struct clu *clu_create(const struct clu_ops *ops, void *ops_ctx, const struct clu_self *self,
+		       struct clu_map *map, clu_changed_fn changed, void *changed_arg);
+/* Free; pending requests complete with -ECANCELED. */
+void clu_destroy(struct clu *c);
+
+/* ---- inputs from the membership layer (Corosync binding, solo, tests) ---- */
+
+/*
+ * A message delivered by CPG from \p from. \p buf is only valid during the
+ * call (CPG's rule): everything kept is unpacked into owned memory. Messages
+ * with a bad envelope, of an unknown type, oversized or not unpackable are
+ * dropped and counted.
+ */
+void clu_deliver(struct clu *c, uint32_t from, const void *buf, size_t len);
+/* The new configuration: the full member list (any order), this node included. */
+void clu_confchg(struct clu *c, const uint32_t *members, unsigned n);
+/* Votequorum's view: quorate or not, and the expected votes. */
+void clu_quorum(struct clu *c, bool quorate, uint32_t expected_votes);
+/* The Corosync connection is gone (corosync stopped): not a member of anything. */
+void clu_disconnected(struct clu *c);
+
+/* ---- requests (vmctl) ---- */
+
+/*
+ * Completion of a request: \p rc is the result of applying the change on
+ * this node (0 or a clu_map_apply() errno), or -ENOTCONN (no quorum),
+ * -ETIMEDOUT (not delivered within CLU_REQUEST_TIMEOUT_MS), -EBUSY (send
+ * queue full), -ECANCELED (shutdown).
+ */
+#define CLU_REQUEST_TIMEOUT_MS 15000
+typedef void (*clu_done_fn)(void *arg, int rc);
+
+/*
+ * Multicast \p chg (its origin and request fields are set here). For
+ * VOLUME_CREATE with owner 0, the owner and partner are placed here (least
+ * loaded members). Returns 0: \p done will be called exactly once, after the
+ * change was applied (or rejected) on delivery here. Returns a negative
+ * errno: \p done is never called: -ENOTCONN (no quorum, or not in sync),
+ * -ENOENT (--owner is not a member), -EBUSY, -ENOMEM.
+ */
+int clu_submit(struct clu *c, Vm__MapChange *chg, clu_done_fn done, void *arg);
+/* Forget the request(s) with \p arg (its client went away): \p done is not called. */
+void clu_cancel(struct clu *c, void *arg);
+
+/* ---- views ---- */
+
+const struct clu_map *clu_map(const struct clu *c);
+/* True when this engine may serve I/O: quorate and its map in sync since quorum came back. */
+bool clu_serving(const struct clu *c);
+bool clu_quorate(const struct clu *c);
+enum clu_sync_state clu_state(const struct clu *c);
+uint32_t clu_nodeid(const struct clu *c);
+/* Portal of \p node ("" when unknown); its name likewise. */
+const char *clu_peer_portal(const struct clu *c, uint32_t node);
+const char *clu_peer_name(const struct clu *c, uint32_t node);
+/* Look up a member by name or decimal id; 0 when none. */
+uint32_t clu_member_lookup(const struct clu *c, const char *name_or_id);
+/* Fill a vmctl status (strings point into \p c; free with clu_status_free()). */
+int clu_status(const struct clu *c, Vm__CtlStatus *st);
+void clu_status_free(Vm__CtlStatus *st);
+/* Set this engine's load for the next load report (from the engine's counters). */
+void clu_set_load(struct clu *c, uint64_t read_ops, uint64_t write_ops, uint64_t bytes);
+
+/* Drop counters (also in clu_status()). */
+struct clu_drops {
+	uint64_t malformed; /* bad magic, version, length, CRC, or not unpackable */
+	uint64_t unknown;   /* unknown type */
+	uint64_t oversized; /* above the type's limit */
+};
+const struct clu_drops *clu_drops(const struct clu *c);
+
+/* Test hook: multicast a malformed message: "unknown", "oversized" or "corrupt". */
+int clu_send_bad(struct clu *c, const char *kind);
+
+/* ---- bindings (cluster/corosync.c, cluster/solo.c) ---- */
+
+struct qb_loop;
+struct clu_binding;
+
+/*
+ * Solo mode: one member, always quorate; mcast delivers to itself from the
+ * main loop. Creates the state machine (returned in *\p out).
+ */
+struct clu_binding *clu_solo_create(struct qb_loop *loop, const struct clu_self *self,
+				    struct clu_map *map, clu_changed_fn changed, void *arg,
+				    struct clu **out);
+/*
+ * Corosync: CPG group "vmengine" (CPG_TYPE_AGREED), votequorum tracking, on
+ * \p loop. self->node is replaced by Corosync's local node id. Corosync may
+ * start later: the binding retries every second and the state machine stays
+ * not serving until it has joined and synced.
+ */
+struct clu_binding *clu_corosync_create(struct qb_loop *loop, struct clu_self *self,
+					struct clu_map *map, clu_changed_fn changed, void *arg,
+					struct clu **out);
+void clu_binding_destroy(struct clu_binding *b); /* also destroys its clu */
+const char *clu_binding_mode(const struct clu_binding *b);
+
+#endif /* VMENGINE_CLUSTER_H */
