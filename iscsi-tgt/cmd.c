@@ -268,11 +268,16 @@ static void task_send_data_in(struct tgt_task *t)
 		tb->pdu.data = (uint8_t *)t->buf + off - n;
 		tb->pdu.data_len = n;
 		tb->task = t;
+		/*
+		 * Once the PDU with the status is out, its done callback may
+		 * release the task: nothing below may touch it then.
+		 */
 		tgt_conn_send(c, tb);
 		if (c->state == CONN_CLOSING)
 			return;
 	}
-	if (!(t->flags & TASK_F_RSP_QUEUED))
+	/* RFC 7143 11.7.4: with the S bit set, no SCSI Response follows. */
+	if (!collapse)
 		task_send_status(t);
 }
 

@@ -399,9 +399,12 @@ int tgt_conn_cmdsn_check(struct tgt_conn *c, uint32_t cmdsn, bool immediate)
 
 	if (immediate)
 		return 0;
+	/* A closed window (MaxCmdSN = ExpCmdSN - 1) takes nothing, not even ExpCmdSN. */
+	if (!sn_le(cmdsn, s->max_cmdsn))
+		return -1;
 	if (cmdsn == s->exp_cmdsn)
 		return 0;
-	if (sn_gt(cmdsn, s->exp_cmdsn) && sn_le(cmdsn, s->max_cmdsn))
+	if (sn_gt(cmdsn, s->exp_cmdsn))
 		return 1;
 	return -1;
 }
@@ -415,6 +418,18 @@ void tgt_conn_cmdsn_advanced(struct tgt_conn *c)
 	/* Commands held because they arrived ahead of a gap may go now. */
 	while (again) {
 		again = false;
+		/* Requests answered ahead of the gap (misc.c) only use up their CmdSN. */
+		for (unsigned i = 0; i < s->nahead; i++) {
+			if (s->ahead[i] != s->exp_cmdsn)
+				continue;
+			s->ahead[i] = s->ahead[--s->nahead];
+			s->exp_cmdsn++;
+			s->max_cmdsn++;
+			again = true;
+			break;
+		}
+		if (again)
+			continue;
 		TAILQ_FOREACH (t, &c->waiting, link) {
 			if (t->cmdsn != s->exp_cmdsn)
 				continue;

@@ -27,6 +27,21 @@ static bool cmdsn_accept(struct tgt_conn *c, const struct iscsi_pdu *pdu, uint32
 		c->sess->exp_cmdsn++;
 		c->sess->max_cmdsn++;
 		tgt_conn_cmdsn_advanced(c);
+	} else if (order > 0) {
+		/*
+		 * Ahead of a gap (RFC 7143 4.2.2.1). These requests carry no
+		 * data to order against, so they are answered now; their CmdSN
+		 * is remembered so that ExpCmdSN steps over it when the gap
+		 * fills. With no room to remember it, the request is ignored
+		 * (the initiator retries it).
+		 */
+		struct tgt_session *s = c->sess;
+		if (s->nahead == UTIL_ARRAY_SIZE(s->ahead)) {
+			log_ratelimited(LOG_INFO, "%s: too many requests ahead of CmdSN %u",
+					c->peer, s->exp_cmdsn);
+			return false;
+		}
+		s->ahead[s->nahead++] = cmdsn;
 	}
 	return true;
 }

@@ -251,8 +251,6 @@ void tgt_task_invalid_field(struct tgt_task *t, uint16_t byte, int bit);
 /* Map a negative errno from vol to sense (MEDIUM ERROR, ...). */
 void tgt_task_errno(struct tgt_task *t, int err);
 
-#endif /* VMENGINE_TGT_INTERNAL_H */
-
 /* ==== connection, session and service (conn.c, login.c, session.c, tgt.c) ==== */
 
 struct tgt_session;
@@ -305,6 +303,8 @@ struct tgt_session {
 	struct iscsi_params params;
 	uint32_t exp_cmdsn;
 	uint32_t max_cmdsn;
+	uint32_t ahead[16]; /* CmdSNs of non-SCSI requests answered ahead of a gap */
+	unsigned nahead;
 	struct tgt_itl itl; /* LUN 0 */
 	/*
 	 * A login reinstating this session waits until it is gone, so that
@@ -468,3 +468,5 @@ unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news, st
 void tgt_conn_gone(struct tgt *t);
 /* Append "TargetName=...\0TargetAddress=...\0" for SendTargets. */
 int tgt_sendtargets(struct tgt *t, struct tgt_conn *c, const char *which, struct iscsi_text *out);
+
+#endif /* VMENGINE_TGT_INTERNAL_H */
