@@ -6,6 +6,7 @@
 #define UTIL_LOG_TAG "vmio"
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,8 @@ int main(int argc, char **argv)
 	struct ini_config base;
 	int rc;
 
+	/* A target closing the connection is a loss to ride through (ini.h). */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? VMIO_EXIT_USAGE : 0;

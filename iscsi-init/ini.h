@@ -6,6 +6,10 @@
  * reactor's thread, and every callback runs on it. There is no thread per
  * session and no blocking call; a session is a set of fd and tick callbacks.
  *
+ * The process must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): PDUs go out
+ * with writev(2), and a target that closes the connection must be seen as a
+ * connection loss to recover from, not kill the program.
+ *
  * Asynchronous contract (STYLE.md rule 15): (cb, cb_arg) come last. A return
  * of 0 means the callback will be called exactly once, later (never from
  * inside the submitting call). A negative errno means it will never be

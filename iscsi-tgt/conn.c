@@ -221,6 +221,9 @@ void tgt_conn_close(struct tgt_conn *c, const char *why)
 	if (why)
 		log_info("%s: closing: %s", c->peer, why);
 	c->state = CONN_CLOSING;
+	/* I_T nexus loss ends SPC-2 reservations now, not when the memory goes. */
+	if (c->sess && c->sess->itl.lu)
+		tgt_pr_nexus_gone(&c->sess->itl);
 	util_reactor_del_fd(c->w->reactor, c->fd);
 	shutdown(c->fd, SHUT_RDWR);
 	iscsi_tx_abort(&c->tx);

@@ -112,6 +112,12 @@ void tgt_logout_maybe_respond(struct tgt_conn *c)
 	/* RFC 7143 11.14: the response follows the completion of the connection's tasks. */
 	if (!c->logout_pending || c->tasks_busy > 0)
 		return;
+	/*
+	 * The nexus ends with this response: its SPC-2 reservation goes before
+	 * the initiator, told it is logged out, sends on another session.
+	 */
+	if (c->sess && c->sess->itl.lu)
+		tgt_pr_nexus_gone(&c->sess->itl);
 	struct tgt_txbuf *tb = tgt_txbuf_get(c);
 	if (!tb) {
 		tgt_conn_close(c, "out of memory");

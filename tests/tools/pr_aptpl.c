@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
 {
 	struct ini_config cfg;
 	struct ctx c = {0};
+	signal(SIGPIPE, SIG_IGN); /* connection losses are handled (iscsi-init/ini.h) */
 
 	if (argc < 4 || (strcmp(argv[3], "read") != 0 && argc < 5)) {
 		fprintf(stderr, "usage: %s URL INITIATOR reserve|clear KEY | read\n", argv[0]);

@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,7 @@ int main(int argc, char **argv)
 	char line[256];
 	bool debug = false;
 	int a = 1;
+	signal(SIGPIPE, SIG_IGN); /* connection losses are handled (iscsi-init/ini.h) */
 
 	if (argc > 1 && !strcmp(argv[1], "-d")) {
 		debug = true;
