@@ -54,6 +54,31 @@ struct clu_volume {
 	char chap_mutual_user[CLU_IQN_MAX]; /* empty: one-way CHAP */
 	char chap_mutual_secret[CLU_SECRET_MAX];
 	uint64_t generation; /* map version of the volume's last change */
+	/*
+	 * Virtualized volume (issue 6, cluster/map_virt.c): nlegs 0 is a pool
+	 * file. Here an extent's "backend" is a back-end id (struct
+	 * clu_backend), not an index: ids stay valid when back ends go.
+	 */
+	uint64_t extent_size;
+	uint64_t region_size;
+	uint32_t nlegs;
+	struct vol_leg_desc legs[VOL_MAX_LEGS];
+	/* Failover: "addr:port" hosts use; "": the owner's portal (cluster/failover.c). */
+	char service_portal[CLU_PORTAL_MAX];
+};
+
+#define CLU_MAX_BACKENDS 64
+
+/* A back-end LUN every engine logs in to. */
+struct clu_backend {
+	uint32_t id; /* the map version that added it: unique, never reused */
+	char portal[CLU_PORTAL_MAX];
+	char target[CLU_IQN_MAX];
+	uint32_t lun;
+	char chap_user[CLU_IQN_MAX]; /* empty: no CHAP */
+	char chap_secret[CLU_SECRET_MAX];
+	uint64_t size; /* bytes, as the engine that added it saw it */
+	uint32_t block_size;
 };
 
 struct clu_map {
@@ -61,7 +86,44 @@ struct clu_map {
 	unsigned nvols;
 	unsigned cap;
 	struct clu_volume *vols; /* sorted by name */
+	unsigned nbackends;
+	struct clu_backend *backends; /* sorted by id */
 };
+
+/* ---- back ends and virtualized volumes (cluster/map_virt.c) ---- */
+
+/* Free / deep-copy a volume's legs. */
+void clu_virt_volume_free(struct clu_volume *v);
+int clu_virt_volume_copy(struct clu_volume *dst, const struct clu_volume *src);
+int clu_virt_backends_copy(struct clu_map *dst, const struct clu_map *src);
+const struct clu_backend *clu_map_backend(const struct clu_map *m, uint32_t id);
+/*
+ * Apply BACKEND_ADD / BACKEND_REMOVE / LEG_STATE (clu_map_apply()'s errors;
+ * -EBUSY: a back end still holds extents). Deterministic.
+ */
+int clu_virt_apply(struct clu_map *m, const Vm__MapChange *c);
+/*
+ * A new volume \p v with c->mirror legs: allocate its extents from the back
+ * ends' free space as the map records it (first fit, legs on distinct back
+ * ends). -ENOSPC when they do not fit.
+ */
+int clu_virt_create(struct clu_map *m, struct clu_volume *v, const Vm__MapChange *c);
+/* Grow a virtualized volume: new extents on each leg's back end. */
+int clu_virt_resize(struct clu_map *m, struct clu_volume *v, uint64_t size);
+/* Bytes of free extents on back end \p id (0 when unknown). */
+uint64_t clu_virt_free_bytes(const struct clu_map *m, uint32_t id);
+/* \p v as a vol_desc for vol_open_virt(): extent i of leg l on backend index
+ * idx_of(id); 0 or -ENOMEM / -ENOENT (unknown back end). */
+int clu_virt_desc(const struct clu_map *m, const struct clu_volume *v, struct vol_desc *d,
+		  uint32_t *ids, uint32_t *nids);
+/* Protobuf: legs of \p v into \p p (allocated; clu_virt_pb_free_volume()), back ends. */
+int clu_virt_volume_to_pb(const struct clu_volume *v, Vm__Volume *p);
+void clu_virt_pb_free_volume(Vm__Volume *p);
+int clu_virt_backends_to_pb(const struct clu_map *m, Vm__Map *out);
+void clu_virt_backends_pb_free(Vm__Map *out);
+/* Validating parse (-EBADMSG). */
+int clu_virt_volume_from_pb(struct clu_volume *v, const Vm__Volume *p);
+int clu_virt_backends_from_pb(struct clu_map *m, const Vm__Map *pb);
 
 void clu_map_init(struct clu_map *m);
 void clu_map_clear(struct clu_map *m); /* frees; leaves an empty map at version 0 */
@@ -225,6 +287,45 @@ const struct clu_drops *clu_drops(const struct clu *c);
 
 /* Test hook: multicast a malformed message: "unknown", "oversized" or "corrupt". */
 int clu_send_bad(struct clu *c, const char *kind);
+
+/* ---- failover (cluster/failover.c) ---- */
+
+/* The portal hosts use for \p v: its service portal, else its owner's. */
+const char *clu_volume_portal(const struct clu *c, const struct clu_volume *v);
+/* The current configuration's members (sorted); returns how many were copied. */
+unsigned clu_members(const struct clu *c, uint32_t *out, unsigned max);
+/* True when this engine must not serve: not serving, or its configuration is a minority. */
+bool clu_fenced(const struct clu *c);
+/* "addr:port" / "[v6]:port" / "addr" -> "addr". 0 or -EINVAL / -ENAMETOOLONG. */
+int clu_portal_host(const char *portal, char *out, size_t len);
+
+/* One volume of a lost owner, and who takes it over. */
+struct clu_takeover {
+	char name[VOL_NAME_MAX];
+	uint32_t old_owner;
+	uint32_t owner;	  /* the partner when it is a member, else the least loaded */
+	uint32_t partner; /* least loaded member other than the new owner; 0: none */
+	bool pool_file;	  /* its data is a pool file (no back-end legs) */
+};
+/*
+ * The volumes of \p m whose owner is not in \p members, with their new owner
+ * and partner. Pure: every member computes the same plan.
+ */
+unsigned clu_failover_plan(const struct clu_map *m, const uint32_t *members, unsigned n,
+			   struct clu_takeover *out, unsigned max);
+/*
+ * The service addresses (host part) engine \p self should hold: the portal
+ * of every volume it owns, and its own (\p self_portal) unless a volume of
+ * another engine uses it (taken over). \p portal_of gives a volume's portal.
+ */
+unsigned clu_addr_wanted(const struct clu_map *m, uint32_t self, const char *self_portal,
+			 const char *(*portal_of)(void *arg, const struct clu_volume *v), void *arg,
+			 char (*out)[CLU_PORTAL_MAX], unsigned max);
+/* Add / remove \p addr (host route: /32, /128) on \p dev; 0 when already so. */
+int clu_addr_add(const char *dev, const char *addr);
+int clu_addr_del(const char *dev, const char *addr);
+/* Broadcast an ARP announcement of \p addr from \p dev (IPv4; IPv6: no-op). */
+int clu_garp(const char *dev, const char *addr);
 
 /* ---- bindings (cluster/corosync.c, cluster/solo.c) ---- */
 

@@ -29,6 +29,7 @@ static void volume_free(struct clu_volume *v)
 	free(v->allow);
 	v->allow = NULL;
 	v->nallow = 0;
+	clu_virt_volume_free(v);
 }
 
 void clu_map_clear(struct clu_map *m)
@@ -36,6 +37,7 @@ void clu_map_clear(struct clu_map *m)
 	for (unsigned i = 0; i < m->nvols; i++)
 		volume_free(&m->vols[i]);
 	free(m->vols);
+	free(m->backends);
 	clu_map_init(m);
 }
 
@@ -135,8 +137,18 @@ static int apply_create(struct clu_map *m, const Vm__MapChange *c)
 		return -EINVAL;
 	if (m->nvols >= CLU_MAX_VOLUMES)
 		return -ENOSPC;
-	if (reserve(m, m->nvols + 1) < 0)
+	/* Virtualized: extents from the back ends, placed from the map alone (map_virt.c). */
+	struct clu_volume virt;
+	memset(&virt, 0, sizeof(virt));
+	if (c->mirror) {
+		int rc = clu_virt_create(m, &virt, c);
+		if (rc < 0)
+			return rc;
+	}
+	if (reserve(m, m->nvols + 1) < 0) {
+		clu_virt_volume_free(&virt);
 		return -ENOMEM;
+	}
 	unsigned at = (unsigned)(-i - 1);
 	memmove(&m->vols[at + 1], &m->vols[at], (m->nvols - at) * sizeof(m->vols[0]));
 	struct clu_volume *v = &m->vols[at];
@@ -146,6 +158,12 @@ static int apply_create(struct clu_map *m, const Vm__MapChange *c)
 	v->block_size = c->block_size;
 	v->owner = c->owner;
 	v->partner = c->partner != c->owner ? c->partner : 0;
+	if (c->service_portal && strlen(c->service_portal) < CLU_PORTAL_MAX)
+		snprintf(v->service_portal, sizeof(v->service_portal), "%s", c->service_portal);
+	v->extent_size = virt.extent_size;
+	v->region_size = virt.region_size;
+	v->nlegs = virt.nlegs;
+	memcpy(v->legs, virt.legs, sizeof(v->legs));
 	m->nvols++;
 	v->generation = m->version + 1;
 	return 0;
@@ -207,6 +225,9 @@ int clu_map_apply(struct clu_map *m, const Vm__MapChange *c)
 		rc = apply_create(m, c);
 		goto out;
 	}
+	if (c->op == VM__CHANGE_OP__BACKEND_ADD || c->op == VM__CHANGE_OP__BACKEND_REMOVE ||
+	    c->op == VM__CHANGE_OP__LEG_STATE)
+		return clu_virt_apply(m, c);
 	if (c->op <= VM__CHANGE_OP__CHANGE_NONE || c->op > VM__CHANGE_OP__OWNER_MOVE)
 		return -EOPNOTSUPP;
 	long i = find_index(m, c->name ? c->name : "");
@@ -223,6 +244,8 @@ int clu_map_apply(struct clu_map *m, const Vm__MapChange *c)
 			return -EINVAL;
 		if (c->size == v->size)
 			return -EALREADY;
+		if (v->nlegs && (rc = clu_virt_resize(m, v, c->size)) < 0)
+			return rc;
 		v->size = c->size;
 		v->generation = m->version + 1;
 		rc = 0;
@@ -257,8 +280,14 @@ int clu_map_apply(struct clu_map *m, const Vm__MapChange *c)
 			return -EINVAL;
 		if (c->owner == v->owner)
 			return -EALREADY;
+		if (c->service_portal && strlen(c->service_portal) >= CLU_PORTAL_MAX)
+			return -EINVAL;
 		v->owner = c->owner;
 		v->partner = c->partner != c->owner ? c->partner : 0;
+		/* A failover keeps the address (the new owner takes it over); a move sets one. */
+		if (c->service_portal && c->service_portal[0])
+			snprintf(v->service_portal, sizeof(v->service_portal), "%s",
+				 c->service_portal);
 		v->generation = m->version + 1;
 		rc = 0;
 		break;
@@ -280,6 +309,12 @@ int clu_map_copy(struct clu_map *dst, const struct clu_map *src)
 		struct clu_volume *v = &dst->vols[i];
 		*v = src->vols[i];
 		v->allow = NULL;
+		if (clu_virt_volume_copy(v, &src->vols[i]) < 0) {
+			v->nallow = 0;
+			dst->nvols = i + 1;
+			clu_map_clear(dst);
+			return -ENOMEM;
+		}
 		if (v->nallow) {
 			v->allow = malloc(v->nallow * sizeof(*v->allow));
 			if (!v->allow) {
@@ -292,6 +327,10 @@ int clu_map_copy(struct clu_map *dst, const struct clu_map *src)
 		dst->nvols = i + 1;
 	}
 	dst->version = src->version;
+	if (clu_virt_backends_copy(dst, src) < 0) {
+		clu_map_clear(dst);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -301,6 +340,8 @@ int clu_map_to_pb(const struct clu_map *m, Vm__Map *out)
 {
 	vm__map__init(out);
 	out->version = m->version;
+	if (clu_virt_backends_to_pb(m, out) < 0)
+		return -ENOMEM;
 	if (!m->nvols)
 		return 0;
 	Vm__Volume *vv = calloc(m->nvols, sizeof(*vv));
@@ -324,6 +365,13 @@ int clu_map_to_pb(const struct clu_map *m, Vm__Map *out)
 		p->chap_mutual_user = (char *)v->chap_mutual_user;
 		p->chap_mutual_secret = (char *)v->chap_mutual_secret;
 		p->generation = v->generation;
+		p->service_portal = (char *)v->service_portal;
+		if (clu_virt_volume_to_pb(v, p) < 0) {
+			out->n_volumes = i + 1;
+			pv[i] = p;
+			clu_map_pb_free(out);
+			return -ENOMEM;
+		}
 		if (v->nallow) {
 			p->allow = calloc(v->nallow, sizeof(char *));
 			if (!p->allow) {
@@ -342,6 +390,7 @@ int clu_map_to_pb(const struct clu_map *m, Vm__Map *out)
 err:
 	free(vv);
 	free(pv);
+	clu_virt_backends_pb_free(out);
 	vm__map__init(out);
 	return -ENOMEM;
 }
@@ -350,11 +399,14 @@ void clu_map_pb_free(Vm__Map *pb)
 {
 	if (pb->n_volumes) {
 		for (size_t i = 0; i < pb->n_volumes; i++)
-			if (pb->volumes[i])
+			if (pb->volumes[i]) {
 				free(pb->volumes[i]->allow);
+				clu_virt_pb_free_volume(pb->volumes[i]);
+			}
 		free(pb->volumes[0]); /* the array of structs allocated by clu_map_to_pb() */
 	}
 	free(pb->volumes);
+	clu_virt_backends_pb_free(pb);
 	vm__map__init(pb);
 }
 
@@ -385,6 +437,10 @@ int clu_map_from_pb(struct clu_map *m, const Vm__Map *pb)
 		v->partner = p->partner;
 		v->restricted = p->restricted;
 		v->generation = p->generation;
+		if (clu_virt_volume_from_pb(v, p) < 0 ||
+		    strlen(p->service_portal) >= CLU_PORTAL_MAX)
+			goto bad;
+		snprintf(v->service_portal, sizeof(v->service_portal), "%s", p->service_portal);
 		snprintf(v->chap_user, sizeof(v->chap_user), "%s", p->chap_user);
 		snprintf(v->chap_secret, sizeof(v->chap_secret), "%s", p->chap_secret);
 		snprintf(v->chap_mutual_user, sizeof(v->chap_mutual_user), "%s",
@@ -406,6 +462,11 @@ int clu_map_from_pb(struct clu_map *m, const Vm__Map *pb)
 		}
 	}
 	n.version = pb->version;
+	int brc = clu_virt_backends_from_pb(&n, pb);
+	if (brc < 0) {
+		clu_map_clear(&n);
+		return brc;
+	}
 	clu_map_clear(m);
 	*m = n;
 	return 0;

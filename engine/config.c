@@ -24,6 +24,7 @@ void eng_config_default(struct eng_config *cfg)
 	snprintf(cfg->cluster.mode, sizeof(cfg->cluster.mode), "solo");
 	snprintf(cfg->cluster.ctl_socket, sizeof(cfg->cluster.ctl_socket), "%s", ENG_CTL_SOCKET);
 	cfg->cluster.import_volumes = true;
+	cfg->cluster.fence_ms = 1000;
 	snprintf(cfg->portals[0].addr, sizeof(cfg->portals[0].addr), "127.0.0.1");
 	cfg->portals[0].port = ISCSI_DEFAULT_PORT;
 	cfg->nportals = 1;
@@ -334,6 +335,8 @@ static void read_cluster(struct reader *r, const config_setting_t *g, struct eng
 		bad(r, config_setting_get_member(g, "advertise"),
 		    "must look like \"10.0.0.1:3260\"");
 	get_bool(r, g, "import_volumes", &c->import_volumes);
+	get_uint(r, g, "fence_ms", &c->fence_ms, 100, 60000);
+	get_str(r, g, "service_dev", c->service_dev, sizeof(c->service_dev));
 }
 
 int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t errlen)
@@ -368,6 +371,7 @@ int eng_config_load(struct eng_config *cfg, const char *path, char *err, size_t 
 		get_str(&r, g, "dir", cfg->pool_dir, sizeof(cfg->pool_dir));
 		pool_set = true;
 	}
+	get_bool(&r, g, "shared", &cfg->pool_shared);
 	read_volumes(&r, config_setting_get_member(root, "volumes"), cfg);
 	read_cluster(&r, config_setting_get_member(root, "cluster"), cfg);
 	if (!cfg->cluster.advertise[0] && cfg->nportals)

@@ -81,6 +81,8 @@ static void hide_secrets(Vm__Map *pb)
 		v->chap_secret = v->chap_secret[0] ? set : none;
 		v->chap_mutual_secret = v->chap_mutual_secret[0] ? set : none;
 	}
+	for (size_t i = 0; i < pb->n_backends; i++)
+		pb->backends[i]->chap_secret = pb->backends[i]->chap_secret[0] ? set : none;
 }
 
 static void send_reply(qb_ipcs_connection_t *conn, int32_t id, Vm__CtlReply *rep)
@@ -122,6 +124,17 @@ static void reply_error(qb_ipcs_connection_t *conn, int32_t id, int err, const c
 	send_reply(conn, id, &rep);
 }
 
+/* The back ends of the map with this engine's view of each (ctl_backends.c). */
+static void reply_backends(qb_ipcs_connection_t *conn, int32_t id)
+{
+	Vm__CtlReply rep = VM__CTL_REPLY__INIT;
+
+	if (!eng_backends_get() || eng_backends_list(eng_backends_get(), &rep) < 0)
+		return reply_error(conn, id, -ENOMEM, "out of memory");
+	send_reply(conn, id, &rep);
+	eng_backends_list_free(&rep);
+}
+
 /* The map, or one volume of it, as a reply. */
 static void reply_map(struct eng_ctl *ctl, qb_ipcs_connection_t *conn, int32_t id, const char *only)
 {
@@ -152,6 +165,9 @@ static void reply_map(struct eng_ctl *ctl, qb_ipcs_connection_t *conn, int32_t i
 		}
 	}
 	rep.map = &pb;
+	Vm__CtlVirtStatus vs;
+	if (only && eng_backends_virt_status(eng_backends_get(), only, &vs))
+		rep.virt = &vs; /* resync progress: only the owner knows it */
 	send_reply(conn, id, &rep);
 	pb.volumes = all;
 	pb.n_volumes = n;
@@ -204,6 +220,9 @@ static void on_applied(void *arg, int rc)
 		reply_error(cc->conn, cc->req_id, rc, "%s", change_error(rc, cc->name, cc->cmd));
 	else if (cc->cmd == VM__CTL_CMD__CTL_VOLUME_DELETE)
 		reply_error(cc->conn, cc->req_id, 0, "deleted");
+	else if (cc->cmd == VM__CTL_CMD__CTL_BACKEND_ADD ||
+		 cc->cmd == VM__CTL_CMD__CTL_BACKEND_REMOVE)
+		reply_backends(cc->conn, cc->req_id);
 	else
 		reply_map(cc->ctl, cc->conn, cc->req_id, cc->name);
 	qb_ipcs_connection_unref(cc->conn);
@@ -239,6 +258,17 @@ static void do_change(struct conn_ctx *cc, int32_t id, const Vm__CtlRequest *rq)
 		chg.op = VM__CHANGE_OP__VOLUME_CREATE;
 		chg.size = rq->size;
 		chg.block_size = bs;
+		/* With back ends, volumes are carved from them; else the pool file. */
+		chg.mirror = rq->mirror ? rq->mirror : (m->nbackends ? 1 : 0);
+		chg.extent_size = rq->extent_size;
+		if (chg.mirror > VOL_MAX_LEGS || (chg.mirror && !m->nbackends))
+			return reply_error(cc->conn, id, -EINVAL,
+					   "--mirror needs 1 or %d and as many back ends",
+					   VOL_MAX_LEGS);
+	} else if (rq->cmd == VM__CTL_CMD__CTL_BACKEND_REMOVE) {
+		chg.op = VM__CHANGE_OP__BACKEND_REMOVE;
+		chg.backend = rq->backend;
+		chg.name = (char *)"";
 	} else {
 		const struct clu_volume *v = clu_map_find(m, rq->name);
 		if (!v)
@@ -270,6 +300,21 @@ static void do_change(struct conn_ctx *cc, int32_t id, const Vm__CtlRequest *rq)
 			chg.chap_mutual_user = rq->chap_mutual_user;
 			chg.chap_mutual_secret = rq->chap_mutual_secret;
 			break;
+		case VM__CTL_CMD__CTL_VOLUME_MOVE: {
+			/* Failover's planned twin: the volume and its portal go to NODE. */
+			uint32_t to = clu_member_lookup(ctl->clu, rq->owner);
+			if (!to)
+				return reply_error(cc->conn, id, -ENOENT,
+						   "no member %s in the cluster", rq->owner);
+			if (to == v->owner)
+				return reply_error(cc->conn, id, -EALREADY,
+						   "%s is already served by %s", rq->name,
+						   rq->owner);
+			chg.op = VM__CHANGE_OP__OWNER_MOVE;
+			chg.owner = to;
+			chg.service_portal = (char *)clu_peer_portal(ctl->clu, to);
+			break;
+		}
 		default:
 			return reply_error(cc->conn, id, -EOPNOTSUPP, "unknown command");
 		}
@@ -336,6 +381,24 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 	case VM__CTL_CMD__CTL_VOLUME_SHOW:
 		reply_map(cc->ctl, conn, id, rq->name);
 		break;
+	case VM__CTL_CMD__CTL_BACKEND_LIST:
+		reply_backends(conn, id);
+		break;
+	case VM__CTL_CMD__CTL_BACKEND_ADD: {
+		/* The engine logs in first (the size goes in the map), then the change. */
+		cc->cmd = rq->cmd;
+		cc->req_id = id;
+		cc->name[0] = '\0';
+		qb_ipcs_connection_ref(conn);
+		cc->waiting = true;
+		int rc = eng_backends_add(eng_backends_get(), rq, on_applied, cc);
+		if (rc < 0) {
+			cc->waiting = false;
+			qb_ipcs_connection_unref(conn);
+			reply_error(conn, id, rc, "%s", strerror(-rc));
+		}
+		break;
+	}
 	case VM__CTL_CMD__CTL_DEBUG_BAD_MESSAGE: {
 		int rc = clu_send_bad(cc->ctl->clu, rq->name);
 		reply_error(conn, id, rc, "%s", rc ? strerror(-rc) : "sent");

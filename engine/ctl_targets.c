@@ -84,7 +84,7 @@ static int32_t on_released(int32_t fd, int32_t revents, void *data)
 		char path[4200];
 		const struct clu_volume *v =
 		    et->clu ? clu_map_find(clu_map(et->clu), s->name) : NULL;
-		vol_close(s->vol);
+		eng_vol_close(s->vol);
 		path_of(et, s->name, s->local, path, sizeof(path));
 		/* Gone from the map: its data goes too (a new volume of that name starts empty). */
 		if (!v && et->clu && clu_serving(et->clu)) {
@@ -126,7 +126,7 @@ static uint32_t make_policy(struct eng_targets *et, const struct clu_volume *v, 
 	memset(p, 0, sizeof(*p));
 	if (!local)
 		snprintf(p->redirect, sizeof(p->redirect), "%s",
-			 clu_peer_portal(et->clu, v->owner));
+			 clu_volume_portal(et->clu, v)); /* the address the owner holds */
 	for (unsigned i = 0; i < v->nallow; i++)
 		allow[i] = v->allow[i];
 	p->nallow = v->nallow;
@@ -158,7 +158,8 @@ static void add_target(struct eng_targets *et, const struct clu_volume *v, bool 
 	if (!s)
 		return;
 	path_of(et, v->name, local, path, sizeof(path));
-	if (vol_open_file(v->name, path, v->size, v->block_size, &s->vol) < 0) {
+	/* Virtualized volumes (legs on back ends) open from them: ctl_backends.c. */
+	if (eng_vol_open(v, local, path, &s->vol) < 0) {
 		free(s); /* logged by vol; retried on the next change */
 		return;
 	}
@@ -173,7 +174,7 @@ static void add_target(struct eng_targets *et, const struct clu_volume *v, bool 
 	    tgt_target_update(et->tgt, s->name, &pol, false) < 0) {
 		log_err("%s: cannot expose the volume", v->name);
 		tgt_target_remove(et->tgt, s->name, NULL, NULL);
-		vol_close(s->vol);
+		eng_vol_close(s->vol);
 		free(s);
 		return;
 	}
@@ -205,8 +206,20 @@ static void reconcile(struct eng_targets *et)
 		bool local = v && v->owner == self;
 		if (!v || local != s->local || v->size != s->size ||
 		    v->block_size != s->block_size ||
-		    (!local && !clu_peer_portal(et->clu, v->owner)[0]))
+		    (!local && !clu_volume_portal(et->clu, v)[0])) {
+			/*
+			 * Moved away (vmctl volume move): ask the hosts to log out
+			 * first (RFC 7143 11.9.1); the removal then drains the I/O
+			 * in flight and their next login is redirected.
+			 */
+			if (s->local && v && !local) {
+				int n = tgt_target_request_logout(et->tgt, s->name);
+				log_notice("%s: moved to node %" PRIu32 ": asked %d session(s) "
+					   "to log out",
+					   s->name, v->owner, n < 0 ? 0 : n);
+			}
 			remove_target(et, s);
+		}
 	}
 	if (!serving)
 		return;
@@ -217,7 +230,7 @@ static void reconcile(struct eng_targets *et)
 		s = find(et, v->name);
 		if (s && s->removing)
 			continue; /* re-added once closed */
-		if (!local && !clu_peer_portal(et->clu, v->owner)[0])
+		if (!local && !clu_volume_portal(et->clu, v)[0])
 			continue; /* owner never seen: nowhere to send hosts */
 		if (!s) {
 			add_target(et, v, local);
@@ -285,7 +298,7 @@ void eng_targets_destroy(struct eng_targets *et)
 	/* tgt_shutdown() dropped every session: the volumes have no I/O left. */
 	while ((s = LIST_FIRST(&et->served)) != NULL) {
 		LIST_REMOVE(s, link);
-		vol_close(s->vol);
+		eng_vol_close(s->vol);
 		free(s);
 	}
 	close(et->pipe[0]);

@@ -31,12 +31,20 @@ struct eng_cluster {
 	char ctl_socket[64]; /* libqb IPC name vmctl connects to */
 	char advertise[64];  /* "addr:port" peers redirect hosts to; default: first portal */
 	bool import_volumes; /* seed an empty map with the "volumes" of this file */
+	/*
+	 * Failover (engine/failover.c): an engine without quorum fences itself
+	 * within fence_ms; the quorate side takes over after 2 x fence_ms.
+	 */
+	uint32_t fence_ms;
+	/* Interface that carries the service addresses; "": addresses not managed. */
+	char service_dev[32];
 };
 
 struct eng_config {
 	char node_name[64];
 	char state_dir[ENG_PATH_MAX];
 	char pool_dir[ENG_PATH_MAX];
+	bool pool_shared; /* pool.shared: the same directory on every engine (shared fs) */
 	bool debug;
 	bool syslog;
 	unsigned reactors; /* 0: one per core */
@@ -85,6 +93,52 @@ void eng_targets_changed(void *arg);
 void eng_targets_set_clu(struct eng_targets *et, struct clu *c);
 /* After tgt_shutdown(): close every volume. */
 void eng_targets_destroy(struct eng_targets *et);
+
+/* ---- back ends and virtualized volumes (engine/ctl_backends.c) ---- */
+
+struct eng_backends;
+struct clu_volume;
+struct util_reactor;
+struct Vm__CtlRequest;
+struct Vm__CtlReply;
+struct Vm__CtlVirtStatus;
+
+/*
+ * Log in to every back end of the map of \p c, on reactor \p r; \p changed
+ * (\p arg) runs when one comes up (volumes waiting for it can open).
+ * One per process. Control thread only.
+ */
+struct eng_backends *eng_backends_create(struct qb_loop *loop, struct util_reactor *r,
+					 struct clu *c, void (*changed)(void *), void *arg);
+/* After a map change: log in to new back ends, drop removed ones. */
+void eng_backends_changed(struct eng_backends *eb);
+void eng_backends_destroy(struct eng_backends *eb);
+/* The process's one (NULL before eng_backends_create()): for vmctl's server. */
+struct eng_backends *eng_backends_get(void);
+/* Open a served volume: a virtualized one from its back ends when \p local
+ * and it has legs (-EAGAIN: a back end not logged in yet), else the file
+ * \p path. eng_vol_close() closes either. */
+int eng_vol_open(const struct clu_volume *v, bool local, const char *path, struct vol **out);
+void eng_vol_close(struct vol *vol);
+/* vmctl backend add: log in, then a BACKEND_ADD change; \p done as clu_submit(). */
+int eng_backends_add(struct eng_backends *eb, const struct Vm__CtlRequest *rq,
+		     void (*done)(void *arg, int rc), void *arg);
+/* vmctl backend list: fill rep->backends (free with eng_backends_list_free()). */
+int eng_backends_list(struct eng_backends *eb, struct Vm__CtlReply *rep);
+void eng_backends_list_free(struct Vm__CtlReply *rep);
+/* Live state of a virtualized volume served here; false when not served here. */
+bool eng_backends_virt_status(struct eng_backends *eb, const char *name,
+			      struct Vm__CtlVirtStatus *out);
+
+/* ---- failover: fencing, service addresses, takeover (engine/failover.c) ---- */
+
+struct eng_failover;
+struct eng_failover *eng_failover_create(struct qb_loop *loop, struct tgt *t,
+					 const struct eng_config *cfg);
+/* After every map, membership or quorum change (with the clu set). */
+void eng_failover_changed(struct eng_failover *f, struct clu *c);
+/* Drop the addresses held (a clean stop); free. */
+void eng_failover_destroy(struct eng_failover *f);
 
 /* ---- vmctl's IPC server (engine/ctl.c) ---- */
 

@@ -61,10 +61,12 @@ struct app {
 	struct tgt *tgt;
 	struct eng_targets *targets;
 	struct clu *clu;
-	bool import;	  /* no map file yet: seed the map with the config's volumes */
-	bool started;	  /* serving was reached once */
-	bool listening;	  /* portals open */
-	unsigned pending; /* import changes not yet applied */
+	struct eng_backends *backends; /* back-end logins, virtualized volumes */
+	struct eng_failover *failover; /* fencing, service addresses, takeover */
+	bool import;		       /* no map file yet: seed the map with the config's volumes */
+	bool started;		       /* serving was reached once */
+	bool listening;		       /* portals open */
+	unsigned pending;	       /* import changes not yet applied */
 	int rc;
 };
 
@@ -137,7 +139,10 @@ static void app_changed(void *arg)
 {
 	struct app *a = arg;
 
+	eng_backends_changed(a->backends);
 	eng_targets_changed(a->targets);
+	/* After the targets: a fenced engine has removed them before its addresses go. */
+	eng_failover_changed(a->failover, a->clu);
 	if (!a->started && a->clu && clu_serving(a->clu)) {
 		a->started = true;
 		/* Not from inside the state machine's callback: from the loop. */
@@ -165,6 +170,8 @@ int main(int argc, char **argv)
 	struct clu_binding *binding = NULL;
 	struct eng_targets *targets = NULL;
 	struct eng_ctl *ctl = NULL;
+	struct eng_backends *backends = NULL;
+	struct eng_failover *failover = NULL;
 	struct clu *clu = NULL;
 	qb_loop_t *loop = NULL;
 	bool found;
@@ -257,6 +264,7 @@ int main(int argc, char **argv)
 		goto out_stop;
 	struct app app = {.loop = loop, .cfg = cfg, .tgt = tgt, .targets = targets};
 	app.import = !found && cfg->nvolumes && cfg->cluster.import_volumes;
+	app.failover = failover = eng_failover_create(loop, tgt, cfg);
 	struct clu_self self;
 	memset(&self, 0, sizeof(self));
 	snprintf(self.name, sizeof(self.name), "%s", cfg->node_name);
@@ -271,6 +279,8 @@ int main(int argc, char **argv)
 		goto out_stop;
 	}
 	app.clu = clu;
+	app.backends = backends =
+	    eng_backends_create(loop, reactors[0], clu, eng_targets_changed, targets);
 	eng_targets_set_clu(targets, clu);
 	app_changed(&app);
 	/* Without its socket the engine still serves; vmctl cannot reach it (logged). */
@@ -284,6 +294,7 @@ int main(int argc, char **argv)
 out_stop:
 	/* The cluster first: pending vmctl requests are answered while the socket lives. */
 	clu_binding_destroy(binding);
+	eng_failover_destroy(failover);
 	eng_ctl_destroy(ctl);
 	if (tgt)
 		tgt_shutdown(tgt);
@@ -291,6 +302,7 @@ out_stop:
 		util_reactor_stop(reactors[i]);
 out:
 	eng_targets_destroy(targets);
+	eng_backends_destroy(backends);
 	tgt_destroy(tgt);
 	for (unsigned i = 0; i < nreactors; i++)
 		util_reactor_destroy(reactors[i]);

@@ -15,6 +15,7 @@
 #include <qb/qbipcc.h>
 
 #include "engine/engine.h"
+#include "engine/vmctl_virt.h"
 #include "proto/proto.h"
 
 /* Above the engine's own request timeout (15 s), so the engine's answer arrives first. */
@@ -31,12 +32,17 @@ static void usage(FILE *f)
 		"  volume list                          every volume of the map\n"
 		"  volume show NAME\n"
 		"  volume create NAME SIZE [--owner NODE] [--block-size 512|4096]\n"
+		"  volume move NAME NODE                hosts log out and log in again at NODE\n"
 		"  volume delete NAME\n"
 		"  volume resize NAME SIZE              grow only\n"
 		"  volume chap NAME USER [TARGET-USER]  secret read from stdin; USER \"\" turns "
 		"CHAP off;\n"
 		"                                       TARGET-USER: mutual CHAP, the target's "
 		"secret on a second line\n"
+		"  volume create ... [--mirror 1|2] [--extent SIZE]  legs on back ends\n"
+		"  backend add PORTAL TARGET-IQN [--lun N] [--chap USER]  secret from stdin\n"
+		"  backend list                         size, free space, state on this engine\n"
+		"  backend remove ID                    only when no volume uses it\n"
 		"  host allow VOLUME INITIATOR-IQN\n"
 		"  host deny VOLUME INITIATOR-IQN       the volume stays closed when the last one "
 		"goes\n"
@@ -82,7 +88,9 @@ static void json_volume(const Vm__Volume *v)
 	}
 	printf("],\"chap_user\":");
 	json_str(v->chap_user);
-	printf(",\"generation\":%" PRIu64 "}", v->generation);
+	printf(",\"generation\":%" PRIu64 ",\"portal\":", v->generation);
+	json_str(v->service_portal);
+	putchar('}');
 }
 
 static void human_size(uint64_t b, char *buf, size_t len)
@@ -307,6 +315,9 @@ int main(int argc, char **argv)
 				if (block_size != 512 && block_size != 4096)
 					return bad_usage("--block-size must be 512 or 4096");
 			}
+		} else if ((rc = vmctl_virt_option(argv, argc, &i, &rq)) != 0) {
+			if (rc < 0)
+				return 2;
 		} else if (strncmp(argv[i], "--", 2) == 0 && argv[i][2]) {
 			return bad_usage("unknown option");
 		} else if (nargs < (int)UTIL_ARRAY_SIZE(args)) {
@@ -339,6 +350,10 @@ int main(int argc, char **argv)
 			return rc;
 		rq.owner = (char *)owner;
 		rq.block_size = block_size;
+	} else if (strcmp(noun, "volume") == 0 && strcmp(verb, "move") == 0) {
+		NEED(4);
+		rq.cmd = VM__CTL_CMD__CTL_VOLUME_MOVE;
+		rq.owner = args[3];
 	} else if (strcmp(noun, "volume") == 0 && strcmp(verb, "delete") == 0) {
 		NEED(3);
 		rq.cmd = VM__CTL_CMD__CTL_VOLUME_DELETE;
@@ -372,6 +387,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(noun, "debug") == 0 && strcmp(verb, "bad-message") == 0) {
 		NEED(3); /* test hook: unknown | oversized | corrupt */
 		rq.cmd = VM__CTL_CMD__CTL_DEBUG_BAD_MESSAGE;
+	} else if ((rc = vmctl_virt_command(args, nargs, &rq, secret, sizeof(secret))) >= 0) {
+		if (rc)
+			return rc;
 	} else {
 		return bad_usage("unknown command");
 	}
@@ -386,10 +404,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmctl: %s\n",
 			rep->message[0] ? rep->message : strerror(-rep->error));
 		rc = 1;
+	} else if (vmctl_virt_print(&rq, rep, json)) {
+		/* back ends */
 	} else if (rep->status) {
 		print_status(rep->status);
 	} else if (rep->map) {
 		print_map(rep->map, rq.cmd != VM__CTL_CMD__CTL_VOLUME_LIST);
+		if (rq.cmd != VM__CTL_CMD__CTL_VOLUME_LIST && !json)
+			vmctl_virt_print_legs(rep, json);
 	} else if (json) {
 		printf("{\"result\":");
 		json_str(rep->message);

@@ -488,6 +488,67 @@ static void close_session_async(struct tgt_session *o, const char *why)
 		free(req);
 }
 
+/*
+ * RFC 7143 11.9.1, AsyncEvent 1: "the target requests Logout"; the host
+ * logs out (or, at ERL 0, reconnects) and its next login meets the
+ * target's new policy (a redirect after a volume move). Parameter3 is the
+ * time the host has to do it (seconds) before the target drops it.
+ */
+static void logout_msg(void *arg)
+{
+	struct close_req *req = arg;
+	struct tgt_conn *c;
+
+	TAILQ_FOREACH (c, &req->w->conns, link) {
+		if (!c->sess || c->sess->tsih != req->tsih || c->state != CONN_FULL_FEATURE)
+			continue;
+		struct tgt_txbuf *tb = tgt_txbuf_get(c);
+		if (!tb)
+			continue;
+		struct iscsi_bhs_async *a = (void *)tb->pdu.hdr.raw;
+		a->opcode = ISCSI_OP_ASYNC_MSG;
+		a->flags = ISCSI_FLAG_FINAL;
+		put_be32(a->itt, ISCSI_RSVD_TAG);
+		tgt_conn_fill_sn(c, a, true);
+		a->async_event = ISCSI_ASYNC_LOGOUT_REQUEST;
+		put_be16(a->param3, 2);
+		tgt_conn_send(c, tb);
+	}
+	free(req);
+}
+
+int tgt_target_request_logout(struct tgt *t, const char *volume_name)
+{
+	struct tgt_session *o;
+	struct tgt_target *tg;
+	int n = 0;
+
+	pthread_rwlock_rdlock(&t->targets_lock);
+	tg = find_by_volume(t, volume_name);
+	if (!tg) {
+		pthread_rwlock_unlock(&t->targets_lock);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&t->sess_lock);
+	TAILQ_FOREACH (o, &t->sessions, link) {
+		if (o->target != tg || !o->conn)
+			continue;
+		struct close_req *req = malloc(sizeof(*req));
+		if (!req)
+			continue;
+		req->w = o->conn->w;
+		req->tsih = o->tsih;
+		req->why = NULL;
+		if (util_reactor_send(req->w->reactor, logout_msg, req) < 0)
+			free(req);
+		else
+			n++;
+	}
+	pthread_mutex_unlock(&t->sess_lock);
+	pthread_rwlock_unlock(&t->targets_lock);
+	return n;
+}
+
 static void close_target_sessions(struct tgt *t, struct tgt_target *tg)
 {
 	struct tgt_session *o;

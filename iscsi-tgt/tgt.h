@@ -96,6 +96,14 @@ int tgt_target_remove(struct tgt *t, const char *volume_name, void (*released)(v
 		      void *arg);
 
 /*
+ * Ask every session of PREFIX:\p volume_name to log out with an Async
+ * Message (RFC 7143 11.9.1, AsyncEvent 1), sent on each session's reactor.
+ * Sessions are not closed here. Any thread. Returns the number of sessions
+ * asked, or -ENOENT.
+ */
+int tgt_target_request_logout(struct tgt *t, const char *volume_name);
+
+/*
  * Listen on \p addr:\p port (IPv4 or IPv6 literal). Returns 0 or a negative
  * errno (logged, e.g. -EADDRINUSE).
  */
