@@ -193,7 +193,9 @@ while t_alive "$qpid" && [ "$i" -lt $((QEMU_TIMEOUT * 10)) ]; do
 	i=$((i + 1))
 done
 qrc=0
-if t_alive "$qpid"; then
+# Decide on the loop's own outcome: asking t_alive again can disagree with
+# the check that ended the loop while the process is being reaped.
+if [ "$i" -ge $((QEMU_TIMEOUT * 10)) ]; then
 	t_kill_wait "$qpid" >/dev/null 2>&1 || true
 	qrc=timeout
 else
