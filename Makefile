@@ -138,6 +138,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@./tests/perf/bench.sh $(BUILD)
+	@./tests/perf/bench-virt.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/vmengine

@@ -9,9 +9,11 @@
  *     (STATE/stub/NAME.vol) that never sees I/O;
  *   - an engine that is not serving (no quorum, or its map not yet in sync)
  *     exposes nothing: it fences itself so that hosts go elsewhere.
- * A target whose volume must close (deleted, resized, owner moved) is removed
- * first; its volume closes when the target reports its sessions gone (on a
- * reactor thread: the volume goes back to this thread through a pipe).
+ * A target whose volume must close (deleted, owner moved) is removed first;
+ * its volume closes when the target reports its sessions gone (on a reactor
+ * thread: the volume goes back to this thread through a pipe). A volume that
+ * grew (vmctl volume resize) stays open and keeps its sessions: it grows in
+ * place and the hosts get a capacity-changed unit attention.
  */
 #define UTIL_LOG_TAG "targets"
 #include <errno.h>
@@ -186,6 +188,45 @@ static void add_target(struct eng_targets *et, const struct clu_volume *v, bool 
 			   pol.redirect);
 }
 
+/*
+ * The map says \p s grew: grow the open volume (new extents on every leg of
+ * a virtualized one, the file of a local or stub one) and tell the hosts,
+ * with their sessions kept. Returns true when handled, false when the
+ * volume must be closed and opened again instead (the old way, which drops
+ * the sessions).
+ */
+static bool grow_in_place(struct eng_targets *et, struct served *s, const struct clu_volume *v)
+{
+	int rc;
+
+	if (v->size < s->size)
+		return false; /* the map never shrinks a volume; be safe if it did */
+	if (vol_is_virt(s->vol)) {
+		uint32_t ids[CLU_MAX_BACKENDS], n;
+		struct vol_desc d;
+
+		rc = clu_virt_desc(clu_map(et->clu), v, &d, ids, &n);
+		if (rc == 0) {
+			rc = vol_virt_grow(s->vol, &d);
+			vol_desc_free(&d);
+		}
+	} else {
+		rc = vol_file_grow(s->vol, v->size);
+	}
+	if (rc == -EBUSY)
+		return true; /* a resync runs: its end is a map change, retried then */
+	if (rc < 0) {
+		log_warn("%s: cannot grow in place (%s): reopening", s->name, strerror(-rc));
+		return false;
+	}
+	log_notice("%s: grew from %" PRIu64 " to %" PRIu64 " bytes online", s->name, s->size,
+		   v->size);
+	s->size = v->size;
+	/* SBC-3 4.5: the hosts learn of it by a unit attention (tgt.c). */
+	tgt_target_capacity_changed(et->tgt, s->name);
+	return true;
+}
+
 static void reconcile(struct eng_targets *et)
 {
 	struct served *s, *tmp;
@@ -204,9 +245,11 @@ static void reconcile(struct eng_targets *et)
 			continue;
 		const struct clu_volume *v = serving ? clu_map_find(m, s->name) : NULL;
 		bool local = v && v->owner == self;
-		if (!v || local != s->local || v->size != s->size ||
-		    v->block_size != s->block_size ||
-		    (!local && !clu_volume_portal(et->clu, v)[0])) {
+		bool other = !v || local != s->local || v->block_size != s->block_size ||
+			     (!local && !clu_volume_portal(et->clu, v)[0]);
+		if (!other && v->size != s->size && grow_in_place(et, s, v))
+			continue;
+		if (other || v->size != s->size) {
 			/*
 			 * Moved away (vmctl volume move): ask the hosts to log out
 			 * first (RFC 7143 11.9.1); the removal then drains the I/O

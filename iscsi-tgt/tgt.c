@@ -6,6 +6,7 @@
 #define UTIL_LOG_TAG "tgt"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -547,6 +548,28 @@ int tgt_target_request_logout(struct tgt *t, const char *volume_name)
 	pthread_mutex_unlock(&t->sess_lock);
 	pthread_rwlock_unlock(&t->targets_lock);
 	return n;
+}
+
+void tgt_target_capacity_changed(struct tgt *t, const char *volume_name)
+{
+	struct tgt_target *tg;
+
+	pthread_rwlock_rdlock(&t->targets_lock);
+	tg = find_by_volume(t, volume_name);
+	/*
+	 * SBC-3 4.5 (logical blocks): when the number of logical blocks
+	 * changes, the device server establishes a unit attention condition
+	 * with the additional sense code CAPACITY DATA HAS CHANGED, for every
+	 * I_T nexus, so that no host keeps a size it read earlier. No nexus is
+	 * spared: the change came from the control plane, not from a command.
+	 */
+	if (tg) {
+		tgt_lu_ua_raise(&tg->lu, TGT_UA_CAPACITY_CHANGED, NULL);
+		log_info("target %s: capacity changed to %" PRIu64 " bytes, unit attention "
+			 "raised",
+			 tg->iqn, vol_size(tg->lu.vol));
+	}
+	pthread_rwlock_unlock(&t->targets_lock);
 }
 
 static void close_target_sessions(struct tgt *t, struct tgt_target *tg)

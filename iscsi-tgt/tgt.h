@@ -104,6 +104,14 @@ int tgt_target_remove(struct tgt *t, const char *volume_name, void (*released)(v
 int tgt_target_request_logout(struct tgt *t, const char *volume_name);
 
 /*
+ * The volume behind PREFIX:\p volume_name has grown (vol_size() reports the
+ * new size): every nexus of its LU gets the unit attention CAPACITY DATA
+ * HAS CHANGED (2A/09) on its next command, so hosts re-read the capacity
+ * with their sessions kept. Any thread; an unknown name is ignored.
+ */
+void tgt_target_capacity_changed(struct tgt *t, const char *volume_name);
+
+/*
  * Listen on \p addr:\p port (IPv4 or IPv6 literal). Returns 0 or a negative
  * errno (logged, e.g. -EADDRINUSE).
  */

@@ -41,6 +41,15 @@ int vol_open_file(const char *name, const char *path, uint64_t size, uint32_t bl
 		  struct vol **out);
 /* Close: all I/O on the volume must have completed. */
 void vol_close(struct vol *v);
+/*
+ * Grow an open file volume online to \p size bytes (the file grows sparse).
+ * I/O may be in flight and keeps flowing: vol_size() reports the new size
+ * once the file has it, so a request checked against it always lands inside
+ * the file. Control thread. Returns 0 (also when \p size is the current
+ * size), -EINVAL (smaller, misaligned, or a virtualized volume: see
+ * vol_virt_grow()) or the ftruncate error.
+ */
+int vol_file_grow(struct vol *v, uint64_t size);
 
 const char *vol_name(const struct vol *v);
 uint64_t vol_size(const struct vol *v);	      /* bytes */
@@ -358,5 +367,20 @@ int vol_virt_fail_leg(struct vol *v, unsigned leg);
  */
 int vol_virt_resync_start(struct vol_chan *ch, struct vol *v, unsigned leg, uint64_t rate_bps,
 			  vol_cb cb, void *cb_arg);
+
+/*
+ * Grow virtualized volume \p v online to \p d->size: \p d is the volume's
+ * new description (same name, block, extent and region sizes and legs, the
+ * extents of the current size unchanged, new ones appended to every leg;
+ * the back-end indices refer to the table given to vol_open_virt(), so the
+ * new extents must lie on back ends of that table). I/O in flight is not
+ * touched; requests beyond the old end are accepted once the new extents
+ * are mapped, and vol_size() changes last. Control thread (one grow at a
+ * time). Returns 0 (also when the size is unchanged), -EINVAL (\p d does not
+ * extend \p v, an extent outside its back end or table), -EBUSY (a resync
+ * runs: its region bookkeeping is sized for the old volume; retry once it
+ * ends), -ENOMEM. On error the volume is unchanged.
+ */
+int vol_virt_grow(struct vol *v, const struct vol_desc *d);
 
 #endif /* VMENGINE_VOL_H */

@@ -375,7 +375,8 @@ static int io_validate(const struct vol *v, const struct vol_io *io)
 	}
 	if ((io->offset | io->len) % v->block_size)
 		return -EINVAL;
-	if (io->offset > v->size || io->len > v->size - io->offset)
+	uint64_t size = vol_size(v); /* once: a grow may change it */
+	if (io->offset > size || io->len > size - io->offset)
 		return -EINVAL;
 	if (io->op != VOL_OP_READ && io->op != VOL_OP_WRITE)
 		return 0;

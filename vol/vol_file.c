@@ -223,7 +223,7 @@ const char *vol_name(const struct vol *v)
 
 uint64_t vol_size(const struct vol *v)
 {
-	return v->size;
+	return __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
 }
 
 uint32_t vol_block_size(const struct vol *v)

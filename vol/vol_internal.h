@@ -22,6 +22,8 @@
 
 struct vol {
 	char name[VOL_NAME_MAX + 1];
+	/* Grows online (vol_grow.c): read with vol_size() (acquire), written
+	 * with a release store once what lies below the new end is in place. */
 	uint64_t size;
 	uint32_t block_size;
 	/*
@@ -154,6 +156,10 @@ struct vol_virt {
 	void *leg_cb_arg;
 	struct virt_child *children; /* the preallocated pool */
 	unsigned nchildren;
+	/* The back-end table given at open: what vol_virt_grow()'s extent
+	 * descriptions index. */
+	struct vol_backend **bes;
+	uint32_t nbes;
 
 	pthread_mutex_t lock;
 	struct virt_leg legs[VOL_MAX_LEGS];

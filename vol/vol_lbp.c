@@ -21,12 +21,15 @@ static uint64_t lbp_block_down(const struct vol *v, uint64_t off)
 
 int vol_get_lba_status(struct vol *v, uint64_t offset, uint64_t *len, bool *mapped)
 {
-	uint64_t limit, end;
+	uint64_t limit, end, size;
 	off_t data, hole;
 
-	if (!v || !len || !mapped || offset >= v->size || *len == 0)
+	if (!v || !len || !mapped || *len == 0)
 		return -EINVAL;
-	limit = UTIL_MIN(*len, v->size - offset);
+	size = vol_size(v); /* once: a grow may change it */
+	if (offset >= size)
+		return -EINVAL;
+	limit = UTIL_MIN(*len, size - offset);
 	if (v->virt) {
 		/* Extents are allocated whole when the volume is created: a
 		 * virtualized volume is fully provisioned. */

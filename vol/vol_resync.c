@@ -384,14 +384,16 @@ err_free:
 size_t vol_virt_dirty_get(struct vol *v, uint64_t *words, size_t nwords)
 {
 	struct vol_virt *vv = v->virt;
+	size_t n;
 
 	if (!vv)
 		return 0;
 	pthread_mutex_lock(&vv->lock);
+	n = vv->dirty_words; /* vol_virt_grow() changes it */
 	if (words)
-		memcpy(words, vv->dirty, UTIL_MIN(nwords, vv->dirty_words) * sizeof(*words));
+		memcpy(words, vv->dirty, UTIL_MIN(nwords, n) * sizeof(*words));
 	pthread_mutex_unlock(&vv->lock);
-	return vv->dirty_words;
+	return n;
 }
 
 void vol_virt_dirty_set(struct vol *v, const uint64_t *words, size_t nwords)

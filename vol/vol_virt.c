@@ -590,6 +590,7 @@ static void virt_free(struct vol_virt *vv)
 	}
 	free(vv->children);
 	free(vv->dirty);
+	free(vv->bes);
 	pthread_mutex_destroy(&vv->lock);
 	free(vv);
 }
@@ -636,6 +637,12 @@ int vol_open_virt(const struct vol_desc *d, struct vol_backend *const *backends,
 	rc = legs_build(vv, d, backends, nbackends);
 	if (rc)
 		goto err;
+	rc = -ENOMEM;
+	vv->bes = calloc(nbackends ? nbackends : 1, sizeof(*vv->bes));
+	if (!vv->bes)
+		goto err;
+	memcpy(vv->bes, backends, nbackends * sizeof(*vv->bes));
+	vv->nbes = nbackends;
 	vv->dirty_words = (size_t)((vv->nregions + 63) / 64);
 	vv->dirty = calloc(vv->dirty_words, sizeof(*vv->dirty));
 	vv->children = calloc(vv->nchildren, sizeof(*vv->children));

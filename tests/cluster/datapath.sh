@@ -6,7 +6,11 @@
 # one back end killed: the leg is recorded failed in the map, writes go on;
 # restarted: the engine logs in again, resyncs and records the leg ok; both
 # back-end LUNs then compare equal block for block and `vmio verify --check`
-# finds every acknowledged write.
+# finds every acknowledged write. Then `vmctl volume resize` grows the
+# mirrored volume (and a local-file one) online: a host session held across
+# the resize (resize_probe.c, on libiscsi) stays up, its next command gets
+# the CAPACITY DATA HAS CHANGED unit attention and READ CAPACITY 16 shows the
+# new size; writes across the grown volume verify and the legs stay equal.
 # Loopback only (127.0.0.1), one engine: the lab variant (engines and back
 # ends in namespaces) is not written yet.
 # Prints "datapath: N passed, N failed"; exit status non-zero on failure.
@@ -38,7 +42,8 @@ if ! tgt_up ta "$PA" "$IQN_A" "$T_DIR/a.img" || ! tgt_up tb "$PB" "$IQN_B" "$T_D
 fi
 t_pass "two tgtd back ends start"
 
-if ! vm_start "$BUILD" eng "$PE" ""; then
+# vf: a local-file volume from the config (made before any back end exists).
+if ! vm_start "$BUILD" eng "$PE" '{ name = "vf"; size = "16M"; }'; then
 	t_fail "engine starts"
 	t_summary
 	exit 1
@@ -84,4 +89,67 @@ t_check_output "resync done, both legs ok" "ok" sh -c \
 "$VMCTL" volume show vd >"$T_DIR/show.txt"
 t_check "legs equal block for block" cmp -n "$SIZE" "$T_DIR/a.img" "$T_DIR/b.img"
 t_check "vmio verify --check: nothing lost" timeout 60 "$VMIO" verify --check "$J" "$URL"
+
+# ---- online resize: the host's session stays up across it ----
+PROBE=$BUILD/tests/cluster/resize_probe
+mkdir -p "$(dirname "$PROBE")"
+if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-o "$PROBE" "$(dirname "$0")/resize_probe.c" -liscsi; then
+	t_fail "resize_probe builds (needs libiscsi-dev)"
+	t_summary
+	exit 1
+fi
+
+# resize_online VOLUME BYTES: a session opened before `vmctl volume resize`
+# is still the same session after it, gets 2A/09 once, and reads BYTES.
+resize_online() {
+	local vol=$1 bytes=$2 out=$T_DIR/probe-$1.out go=$T_DIR/go-$1 pid rc=0 i
+	"$PROBE" "$(vm_url "$PE" "$vol")" "$go" "$bytes" >"$out" 2>&1 &
+	pid=$!
+	T_PIDS="$T_PIDS $pid"
+	for i in $(seq 1 100); do
+		grep -q '^ready' "$out" && break
+		sleep 0.1
+	done
+	t_check "$vol: vmctl volume resize $bytes" "$VMCTL" volume resize "$vol" "$bytes"
+	# The host's next command goes once the engine has grown the volume.
+	for i in $(seq 1 100); do
+		grep -q "$vol: grew from" "$(vm_log eng)" && break
+		sleep 0.1
+	done
+	touch "$go"
+	wait "$pid" || rc=$?
+	t_forget_pid "$pid"
+	if [ "$rc" -eq 0 ] && grep -q '^ua 6/2a09' "$out"; then
+		t_pass "$vol: session kept, unit attention 2A/09, new capacity ($(grep '^after' "$out"))"
+	else
+		t_fail "$vol: session kept, unit attention 2A/09, new capacity (exit $rc)"
+		sed 's/^/    | /' "$out"
+		grep -E "$vol|grow" "$(vm_log eng)" | tail -n 10 | sed 's/^/    | /'
+	fi
+}
+SIZE2=$((48 << 20))
+# Host writes in flight on another session while the volume grows.
+"$VMIO" verify "$URL" --writes 8000 --qd 16 --journal "$T_DIR/journal-load" \
+	>"$T_DIR/load.out" 2>&1 &
+LOAD=$!
+T_PIDS="$T_PIDS $LOAD"
+resize_online vd "$SIZE2"
+rc=0
+wait "$LOAD" || rc=$?
+t_forget_pid "$LOAD"
+if [ "$rc" -eq 0 ]; then
+	t_pass "writes in flight during the grow all succeed"
+else
+	t_fail "writes in flight during the grow all succeed (exit $rc)"
+	tail -n 5 "$T_DIR/load.out" | sed 's/^/    | /'
+fi
+# A journal covers the units of the size it was made for: a new one.
+J2=$T_DIR/journal2
+t_check "verified writes across the grown volume" timeout 60 "$VMIO" verify "$URL" \
+	--writes 3000 --qd 8 --journal "$J2"
+t_check "grown legs equal block for block" cmp -n "$SIZE2" "$T_DIR/a.img" "$T_DIR/b.img"
+t_check "vmio verify --check after the resize" timeout 60 "$VMIO" verify --check "$J2" "$URL"
+resize_online vf $((24 << 20))
+t_check_output "local-file volume's file grew" "^$((24 << 20))\$" stat -c %s "$T_DIR/eng/pool/vf.vol"
 t_summary
