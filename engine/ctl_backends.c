@@ -582,6 +582,18 @@ void eng_backends_list_free(Vm__CtlReply *rep)
 	rep->n_backends = 0;
 }
 
+bool eng_backends_leg_up(struct eng_backends *eb, const struct clu_volume *v, unsigned leg)
+{
+	if (!eb || leg >= v->nlegs)
+		return false;
+	for (uint32_t e = 0; e < v->legs[leg].nextents; e++) {
+		const struct be *b = be_find(eb, v->legs[leg].extents[e].backend);
+		if (!b || b->state != BE_UP)
+			return false;
+	}
+	return true;
+}
+
 bool eng_backends_virt_status(struct eng_backends *eb, const char *name, Vm__CtlVirtStatus *out)
 {
 	struct vvol *vv = eb ? vvol_find(eb, name) : NULL;

@@ -126,6 +126,8 @@ int eng_backends_add(struct eng_backends *eb, const struct Vm__CtlRequest *rq,
 /* vmctl backend list: fill rep->backends (free with eng_backends_list_free()). */
 int eng_backends_list(struct eng_backends *eb, struct Vm__CtlReply *rep);
 void eng_backends_list_free(struct Vm__CtlReply *rep);
+/* True when this engine is logged in to every back end of leg \p leg of \p v. */
+bool eng_backends_leg_up(struct eng_backends *eb, const struct clu_volume *v, unsigned leg);
 /* Live state of a virtualized volume served here; false when not served here. */
 bool eng_backends_virt_status(struct eng_backends *eb, const char *name,
 			      struct Vm__CtlVirtStatus *out);

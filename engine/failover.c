@@ -152,6 +152,13 @@ static void takeover_done(void *arg, int rc)
 	free(name);
 }
 
+static void leg_marked(void *arg, int rc)
+{
+	(void)arg;
+	if (rc < 0 && rc != -EALREADY)
+		log_warn("leg to resync after a takeover not recorded: %s", strerror(-rc));
+}
+
 static void takeover_fire(void *arg)
 {
 	struct eng_failover *f = arg;
@@ -180,6 +187,35 @@ static void takeover_fire(void *arg)
 			if (idx < CLU_MAX_VOLUMES)
 				f->refused_logged[idx] = true;
 			continue;
+		}
+		/*
+		 * A mirror whose legs the map says are in sync may not be: the
+		 * lost owner may have died with a write on one leg and not yet on
+		 * the other (not acknowledged, so either content is allowed, but
+		 * the two legs must not keep both), and its dirty-region bitmap
+		 * died with it. One leg stays the truth (leg 0, unless this
+		 * engine cannot reach its back ends now); the other is recorded
+		 * failed first (same sender, so applied before the move), and the
+		 * new owner opens it with every region dirty (ctl_backends.c) and
+		 * copies it back from the first once its back ends answer.
+		 */
+		if (v->nlegs == 2 && v->legs[0].state == VOL_LEG_OK &&
+		    v->legs[1].state == VOL_LEG_OK) {
+			unsigned stale = !eng_backends_leg_up(eng_backends_get(), v, 0) &&
+						 eng_backends_leg_up(eng_backends_get(), v, 1)
+					     ? 0
+					     : 1;
+			Vm__MapChange leg = VM__MAP_CHANGE__INIT;
+			leg.op = VM__CHANGE_OP__LEG_STATE;
+			leg.name = (char *)t->name;
+			leg.leg = stale;
+			leg.leg_state = VOL_LEG_FAILED;
+			if (clu_submit(f->clu, &leg, leg_marked, NULL) < 0)
+				log_warn("%s: leg %u not marked for resync", t->name, stale);
+			else
+				log_notice("%s: leg %u to be resynced from leg %u (the lost "
+					   "owner's dirty regions are unknown)",
+					   t->name, stale, 1 - stale);
 		}
 		Vm__MapChange chg = VM__MAP_CHANGE__INIT;
 		char portal[CLU_PORTAL_MAX];
