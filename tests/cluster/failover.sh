@@ -52,50 +52,8 @@ if [ "$(id -u)" -ne 0 ] || ! command -v corosync >/dev/null || [ ! -x "$BUILD/vm
 	echo "failover: 0 passed, 0 failed"
 	exit 0
 fi
-(
-	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-	sleep "$RUN_LIMIT" &
-	sp=$!
-	wait "$sp" && kill -TERM $$
-) >/dev/null 2>&1 &
-WATCHDOG=$!
-
-ok() {
-	PASS=$((PASS + 1))
-	echo "ok   $*"
-}
-ko() {
-	FAIL=$((FAIL + 1))
-	echo "FAIL $*"
-}
-check() {
-	local desc=$1
-	shift
-	if "$@" >/tmp/vmfo.out.$$ 2>&1; then
-		ok "$desc"
-	else
-		ko "$desc: $(tail -c 600 /tmp/vmfo.out.$$)"
-	fi
-	rm -f /tmp/vmfo.out.$$
-}
-wait_for() {
-	local desc=$1 secs=$2 i
-	shift 2
-	for i in $(seq 1 $((secs * 4))); do
-		if "$@" >/dev/null 2>&1; then
-			ok "$desc"
-			return 0
-		fi
-		sleep 0.25
-	done
-	ko "$desc (not within ${secs}s)"
-	return 1
-}
-on() {
-	local n=$1
-	shift
-	timeout -k 5 30 "$LAB" exec "$n" "$@"
-}
+. "$(dirname "$0")/lib.sh"
+lab_watchdog
 vmctl() {
 	local n=$1
 	shift
