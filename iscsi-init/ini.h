@@ -160,6 +160,30 @@ void ini_session_stats(const struct ini_session *s, struct ini_stats *st);
 /* Whether the session is logged in now (false while recovering). */
 bool ini_session_connected(const struct ini_session *s);
 
+/*
+ * What a connected session is doing, for owners that must know without
+ * waiting for a command to fail (a mirror back end with no I/O on it).
+ */
+enum ini_session_state {
+	INI_SESSION_UP,		/* logged in: commands flow */
+	INI_SESSION_RECOVERING, /* connection lost: reconnecting, commands wait */
+	INI_SESSION_FAILED,	/* not back within cfg.recovery_timeout_ms (or
+				   recovery off): every command fails with
+				   -ENOTCONN; only a new session helps */
+};
+typedef void (*ini_state_cb)(void *cb_arg, enum ini_session_state st);
+
+/*
+ * Call \p cb on every change of state after the first connect succeeded (the
+ * connect callback reports that one). It runs on the session's reactor, from
+ * its periodic tick, never from inside a call into this library, so it may
+ * destroy the session. Changes quicker than a tick may be merged: \p cb sees
+ * the state of the moment, never the same state twice in a row. NULL stops
+ * the reports. A session that loses its connection with no command queued
+ * notices it by its NOP-Out keepalive (cfg.nop_interval_ms).
+ */
+void ini_session_set_state_cb(struct ini_session *s, ini_state_cb cb, void *cb_arg);
+
 /* ---- commands (see the error codes above) ---- */
 
 /* READ 16 / WRITE 16 of \p nblocks blocks at \p lba, scatter-gather. */

@@ -212,7 +212,12 @@ struct ini_session {
 	ini_cb close_cb;
 	void *close_cb_arg;
 	bool close_cb_due;
-	bool redirect_pending; /* connect to s->host, not cfg.host */
+	/* State changes for ini_session_set_state_cb(), also from the tick. */
+	ini_state_cb state_cb;
+	void *state_cb_arg;
+	bool state_reporting;		 /* the first connect succeeded */
+	enum ini_session_state reported; /* last state given to state_cb */
+	bool redirect_pending;		 /* connect to s->host, not cfg.host */
 	STAILQ_HEAD(, ini_tmf_op) tmf_ops;
 
 	/* LUNs probed on connect. */

@@ -344,12 +344,36 @@ int ini_session_close(struct ini_session *s, ini_cb cb, void *cb_arg)
 
 /* ---- the tick ---- */
 
+/* The state a user sees, or false in states it is not told about. */
+static bool public_state(const struct ini_session *s, enum ini_session_state *st)
+{
+	switch (s->state) {
+	case SESS_UP:
+		*st = INI_SESSION_UP;
+		return true;
+	case SESS_RECOVER:
+		*st = INI_SESSION_RECOVERING;
+		return true;
+	case SESS_FAILED:
+		*st = INI_SESSION_FAILED;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool deliver_due(struct ini_session *s)
 {
+	enum ini_session_state st;
+
 	if (s->conn_cb_due) {
 		ini_cb cb = s->conn_cb;
 		s->conn_cb_due = false;
 		s->conn_cb = NULL;
+		if (s->conn_rc == 0 && !s->discovery) {
+			s->state_reporting = true;
+			s->reported = INI_SESSION_UP;
+		}
 		if (cb) {
 			cb(s->conn_cb_arg, s->conn_rc);
 			return true; /* the session may be gone */
@@ -362,6 +386,11 @@ static bool deliver_due(struct ini_session *s)
 			cb(s->close_cb_arg, 0);
 			return true;
 		}
+	}
+	if (s->state_cb && s->state_reporting && public_state(s, &st) && st != s->reported) {
+		s->reported = st;
+		s->state_cb(s->state_cb_arg, st);
+		return true; /* the session may be gone */
 	}
 	return false;
 }
@@ -452,6 +481,12 @@ void ini_session_stats(const struct ini_session *s, struct ini_stats *st)
 bool ini_session_connected(const struct ini_session *s)
 {
 	return s->state == SESS_UP && s->conn == CONN_FFP;
+}
+
+void ini_session_set_state_cb(struct ini_session *s, ini_state_cb cb, void *cb_arg)
+{
+	s->state_cb = cb;
+	s->state_cb_arg = cb_arg;
 }
 
 /* ---- discovery ---- */

@@ -19,7 +19,8 @@ lines=""
 SCRIPTS=${SYSTEM_SCRIPTS:-"interop:interop/run.sh initiator:interop/initiator.sh
 	robust:robust/run.sh conformance:conformance/run.sh aptpl:conformance/aptpl.sh
 	mirror:interop/mirror.sh qemu:interop/qemu.sh cluster:cluster/run.sh
-	datapath:cluster/datapath.sh failover:cluster/failover.sh"}
+	datapath:cluster/datapath.sh failover:cluster/failover.sh
+	failover-mirror:cluster/failover-mirror.sh"}
 for entry in $SCRIPTS; do
 	name=${entry%%:*}
 	s=${entry#*:}

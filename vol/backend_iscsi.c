@@ -7,7 +7,9 @@
  * so every callback still runs on the submitter's thread (vol.h). iscsi-init
  * already reconnects and resends; when it gives up (the session is not back
  * within recovery_timeout_ms) the back end is marked FAILED, which fails the
- * mirror legs on it, and vol_backend_reopen() logs in afresh later.
+ * mirror legs on it, and vol_backend_reopen() logs in afresh later. That
+ * holds for an idle session too: the session's state callback reports a
+ * loss nobody's I/O has seen (an engine that does not own the volume).
  */
 #define UTIL_LOG_TAG "vol"
 #include <errno.h>
@@ -205,6 +207,23 @@ static void bi_connected(void *arg, int rc)
 		cb(bi->open_arg, rc);
 }
 
+/*
+ * An idle session that gave up (the target went away while no I/O was
+ * queued, and did not come back in time) fails the back end now: its legs
+ * must not look healthy to a takeover that would read from or resync off
+ * them, and the engine's retry logs in afresh (vol_backend_reopen()).
+ */
+static void bi_state(void *arg, enum ini_session_state st)
+{
+	struct be_iscsi *bi = arg;
+
+	if (st == INI_SESSION_FAILED) {
+		log_warn("back end %s: session to %s lost and not recovered",
+			 vol_backend_info(bi->be)->name, bi->cfg.target_name);
+		vol_backend_set_state(bi->be, VOL_BACKEND_FAILED);
+	}
+}
+
 static void bi_session_drop(struct be_iscsi *bi)
 {
 	if (bi->s)
@@ -220,6 +239,7 @@ static int bi_login(struct be_iscsi *bi, vol_cb cb, void *cb_arg)
 	rc = ini_session_create(bi->r, &bi->cfg, &bi->s);
 	if (rc)
 		return rc;
+	ini_session_set_state_cb(bi->s, bi_state, bi);
 	bi->open_cb = cb;
 	bi->open_arg = cb_arg;
 	rc = ini_session_connect(bi->s, bi_connected, bi);

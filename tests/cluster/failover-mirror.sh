@@ -18,11 +18,10 @@
 #   3. the owner is partitioned instead: it fences itself, the majority takes
 #      over; no write is accepted by two engines at once, so the verifier
 #      finds no divergence, and the legs compare equal once resynced.
-# Known failure (so not yet in tests/run-system.sh): in 3, the new owner's
-# session to tgtd died in 2 while it was idle (a non-owner does no back-end
-# I/O) and vol/backend_iscsi.c marks a back end FAILED only when an I/O fails,
-# so `vmctl backend list` says "up", the takeover keeps leg 0 (on tgtd) as the
-# truth and the first writes fail on it: one failed host write.
+# Case 3 depends on case 2 having been noticed by the engines that do not own
+# the volume: their sessions to tgtd died while idle, and only the session
+# state callback (iscsi-init) fails such a back end so it is logged in again;
+# without it the takeover would resync from a dead leg.
 # Prints one line per check and "failover-mirror: N passed, N failed".
 set -u
 

@@ -547,6 +547,72 @@ static void test_timeouts_and_recovery_off(void)
 	ini_session_destroy(s);
 }
 
+struct state_log {
+	unsigned calls;
+	enum ini_session_state last;
+};
+
+static void state_cb(void *arg, enum ini_session_state st)
+{
+	struct state_log *l = arg;
+
+	l->calls++;
+	l->last = st;
+}
+
+/* An idle session reports losing its connection, getting it back, giving up. */
+static void test_state_reports(void)
+{
+	struct ini_session *s = new_session(32);
+	struct state_log l = {0};
+
+	ini_session_set_state_cb(s, state_cb, &l);
+	/* Before the first connect completed: nothing to report. */
+	ini_conn_fail(s, -ECONNRESET);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 0);
+	ini_session_destroy(s);
+
+	s = new_session(32);
+	ini_session_set_state_cb(s, state_cb, &l);
+	s->conn_cb_due = true; /* the first connect succeeded */
+	s->conn_rc = 0;
+	ini_session_tick(s);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 0); /* UP is what the connect callback said */
+	ini_conn_fail(s, -ECONNRESET);
+	CU_ASSERT_EQUAL(l.calls, 0); /* never from inside a library call */
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 1);
+	CU_ASSERT_EQUAL(l.last, INI_SESSION_RECOVERING);
+	/* Back: reported once. */
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(connects, 1);
+	s->conn = CONN_FFP;
+	ini_login_done(s, 0);
+	ini_session_tick(s);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 2);
+	CU_ASSERT_EQUAL(l.last, INI_SESSION_UP);
+	/* Lost again and not back within recovery_timeout_ms: FAILED, once. */
+	s->cfg.recovery_timeout_ms = 1000;
+	ini_conn_fail(s, -ECONNRESET);
+	s->lost_ms -= 2000;
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 3);
+	CU_ASSERT_EQUAL(l.last, INI_SESSION_RECOVERING);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 4);
+	CU_ASSERT_EQUAL(l.last, INI_SESSION_FAILED);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 4);
+	/* NULL stops the reports. */
+	ini_session_set_state_cb(s, NULL, NULL);
+	ini_session_tick(s);
+	CU_ASSERT_EQUAL(l.calls, 4);
+	ini_session_destroy(s);
+}
+
 static void test_completion_waits_for_transport(void)
 {
 	struct ini_session *s = new_session(32);
@@ -734,6 +800,7 @@ int main(void)
 	CU_add_test(su, "error mapping", test_error_mapping);
 	CU_add_test(su, "connection loss: resend in order", test_connection_loss_resends_in_order);
 	CU_add_test(su, "timeouts, recovery off", test_timeouts_and_recovery_off);
+	CU_add_test(su, "state reports", test_state_reports);
 	CU_add_test(su, "completion waits for the transport", test_completion_waits_for_transport);
 	CU_add_test(su, "NOP, data digest error", test_nop_and_digest_error);
 	CU_add_test(su, "TMF", test_tmf);
