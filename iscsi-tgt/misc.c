@@ -383,6 +383,8 @@ int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 			tgt_pr_lu_reset(lu);
 			tgt_lu_ua_raise(lu, TGT_UA_BUS_RESET, NULL);
 		}
+		if (fn == ISCSI_TMF_TARGET_COLD_RESET && s->target)
+			tgt_target_cold_reset(c->tgt, s->target, s);
 		break;
 	case ISCSI_TMF_CLEAR_ACA:
 		tmf_respond(c, itt, ISCSI_TMF_RSP_NOT_SUPPORTED);

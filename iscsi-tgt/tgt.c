@@ -572,15 +572,29 @@ void tgt_target_capacity_changed(struct tgt *t, const char *volume_name)
 	pthread_rwlock_unlock(&t->targets_lock);
 }
 
-static void close_target_sessions(struct tgt *t, struct tgt_target *tg)
+static void close_sessions_of(struct tgt *t, struct tgt_target *tg, const struct tgt_session *keep,
+			      const char *why)
 {
 	struct tgt_session *o;
 
 	pthread_mutex_lock(&t->sess_lock);
 	TAILQ_FOREACH (o, &t->sessions, link)
-		if (o->target == tg && o->conn)
-			close_session_async(o, "target policy changed or target removed");
+		if (o->target == tg && o->conn && o != keep)
+			close_session_async(o, why);
 	pthread_mutex_unlock(&t->sess_lock);
+}
+
+static void close_target_sessions(struct tgt *t, struct tgt_target *tg)
+{
+	close_sessions_of(t, tg, NULL, "target policy changed or target removed");
+}
+
+void tgt_target_cold_reset(struct tgt *t, struct tgt_target *tg, const struct tgt_session *keep)
+{
+	/* "The target MUST then close all of its TCP connections to all
+	 * initiators (terminates all sessions)." Their hosts log in again to
+	 * a target that has been through a power-on-like reset. */
+	close_sessions_of(t, tg, keep, "target cold reset");
 }
 
 unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news, struct tgt_conn *c)

@@ -464,6 +464,12 @@ void tgt_session_unregister(struct tgt_session *s);
  * gone, tgt_login_reinstated() runs for connection \p c on c's reactor.
  */
 unsigned tgt_session_reinstate(struct tgt *t, const struct tgt_session *news, struct tgt_conn *c);
+/*
+ * TARGET COLD RESET (RFC 7143 11.5.1): close every session of \p tg except
+ * \p keep (the issuer's, which closes once its response is out). Any thread;
+ * the connections close on their own reactors.
+ */
+void tgt_target_cold_reset(struct tgt *t, struct tgt_target *tg, const struct tgt_session *keep);
 /* Connection count bookkeeping for tgt_shutdown(). */
 void tgt_conn_gone(struct tgt *t);
 /* Append "TargetName=...\0TargetAddress=...\0" for SendTargets. */

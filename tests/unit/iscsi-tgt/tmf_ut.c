@@ -2,7 +2,8 @@
  * tmf_ut.c: Task Management Function requests of the target
  * (iscsi-tgt/misc.c, RFC 7143 11.5-11.6, SAM-5 7): ABORT TASK of an
  * answered, a running and a never-received task; LOGICAL UNIT RESET and the
- * unit attention it leaves on every I_T nexus; functions not supported at
+ * unit attention it leaves on every I_T nexus; TARGET WARM and COLD RESET
+ * (the latter closes every session); functions not supported at
  * ErrorRecoveryLevel 0. Runs over tgt_fixture.h.
  */
 #include "tgt_fixture.h"
@@ -135,6 +136,34 @@ static void test_lun_reset_unit_attention(void)
 	fx_stop();
 }
 
+/*
+ * RFC 7143 11.5.1: after TARGET COLD RESET the target closes all of its
+ * connections, the issuer's once its response is out; a warm reset closes
+ * none and leaves 29/02 on every nexus.
+ */
+static void test_target_resets(void)
+{
+	struct fx_conn *a = start();
+	struct fx_params p;
+
+	fx_params_default(&p);
+	struct fx_conn *b = fx_connect();
+	b->isid[5] = 2;
+	CU_ASSERT_EQUAL_FATAL(fx_login(b, &p, NULL), ISCSI_LS_SUCCESS);
+
+	uint32_t titt = fx_tmf(a, ISCSI_TMF_TARGET_WARM_RESET, 0, ISCSI_RSVD_TAG, 0);
+	CU_ASSERT_EQUAL(tmf_response(a, titt), ISCSI_TMF_RSP_COMPLETE);
+	CU_ASSERT_EQUAL(tur_result(a), 0x02062902); /* SCSI BUS RESET OCCURRED */
+	CU_ASSERT_EQUAL(tur_result(b), 0x02062902);
+	CU_ASSERT_TRUE(fx_ping(b));
+
+	titt = fx_tmf(a, ISCSI_TMF_TARGET_COLD_RESET, 0, ISCSI_RSVD_TAG, 0);
+	CU_ASSERT_EQUAL(tmf_response(a, titt), ISCSI_TMF_RSP_COMPLETE);
+	CU_ASSERT_TRUE(fx_wait_eof(a));
+	CU_ASSERT_TRUE(fx_wait_eof(b));
+	fx_stop();
+}
+
 /* Functions outside ErrorRecoveryLevel 0 and ACA. */
 static void test_tmf_unsupported(void)
 {
@@ -167,6 +196,7 @@ int main(void)
 	    !CU_add_test(s, "ABORT TASK of a running task", test_abort_running_task) ||
 	    !CU_add_test(s, "ABORT TASK of an unseen task", test_abort_unseen_task) ||
 	    !CU_add_test(s, "LUN RESET unit attention", test_lun_reset_unit_attention) ||
+	    !CU_add_test(s, "target warm and cold reset", test_target_resets) ||
 	    !CU_add_test(s, "unsupported functions", test_tmf_unsupported)) {
 		CU_cleanup_registry();
 		return 1;
