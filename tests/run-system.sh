@@ -18,7 +18,7 @@ lines=""
 # NAME:SCRIPT — NAME is the prefix of the script's summary line.
 SCRIPTS=${SYSTEM_SCRIPTS:-"interop:interop/run.sh initiator:interop/initiator.sh
 	robust:robust/run.sh conformance:conformance/run.sh aptpl:conformance/aptpl.sh
-	mirror:interop/mirror.sh qemu:interop/qemu.sh cluster:cluster/run.sh
+	mirror:interop/mirror.sh fence:interop/fence.sh qemu:interop/qemu.sh cluster:cluster/run.sh
 	datapath:cluster/datapath.sh failover:cluster/failover.sh
 	failover-mirror:cluster/failover-mirror.sh"}
 for entry in $SCRIPTS; do

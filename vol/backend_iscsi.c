@@ -32,7 +32,25 @@ struct be_iscsi {
 	unsigned inflight; /* reactor thread only */
 	vol_cb open_cb;
 	void *open_arg;
-	uint8_t *zeros; /* one block, for WRITE ZEROES as WRITE SAME */
+	uint8_t *zeros;	     /* one block, for WRITE ZEROES as WRITE SAME */
+	uint64_t pr_key;     /* 0: no persistent reservations */
+	bool pr_unsupported; /* the LUN refused PERSISTENT RESERVE OUT */
+	bool closing;
+	unsigned pr_busy; /* PR sequences running (they hold bi) */
+};
+
+/* One persistent-reservation sequence (rare: a login, a fence). */
+struct bi_pr {
+	struct be_iscsi *bi;
+	int op; /* enum vol_pr_op */
+	uint64_t victim;
+	int step;
+	bool plain_preempt; /* PREEMPT AND ABORT refused: PREEMPT */
+	vol_cb cb;
+	void *cb_arg;
+	struct ini_scsi_req req;
+	struct iovec iov;
+	uint8_t param[24];
 };
 
 /* The request's priv while the back end has it. */
@@ -144,6 +162,172 @@ static int bi_submit(void *ctx, struct vol_chan *ch, struct vol_io *io)
 	return util_reactor_send(bi->r, bi_forwarded, io);
 }
 
+/* ---- persistent reservations (SPC-4 5.12, 6.16) ---- */
+
+#define PR_OUT		 0x5f
+#define PR_SA_RESERVE	 0x01
+#define PR_SA_PREEMPT	 0x04
+#define PR_SA_PREEMPT_AB 0x05
+#define PR_SA_REG_IGNORE 0x06
+#define PR_TYPE_WE_AR	 0x7 /* WRITE EXCLUSIVE, ALL REGISTRANTS */
+
+static void bi_pr_step(struct bi_pr *pr);
+static void bi_closed(void *arg, int rc);
+
+static void bi_pr_finish(struct bi_pr *pr, int rc)
+{
+	struct be_iscsi *bi = pr->bi;
+	vol_cb cb = pr->cb;
+	void *arg = pr->cb_arg;
+
+	free(pr);
+	bi->pr_busy--;
+	if (cb)
+		cb(arg, rc);
+	if (bi->closing && !bi->pr_busy)
+		bi_closed(bi, 0);
+}
+
+/*
+ * PERSISTENT RESERVE OUT with the basic 24-byte parameter list (SPC-4
+ * 6.16.3): RESERVATION KEY, SERVICE ACTION RESERVATION KEY, no flags.
+ */
+static int bi_pr_out(struct bi_pr *pr, uint8_t sa, uint64_t key, uint64_t sa_key, ini_cb cb)
+{
+	struct be_iscsi *bi = pr->bi;
+
+	memset(&pr->req, 0, sizeof(pr->req));
+	memset(pr->param, 0, sizeof(pr->param));
+	for (int i = 0; i < 8; i++) {
+		pr->param[i] = (uint8_t)(key >> (56 - 8 * i));
+		pr->param[8 + i] = (uint8_t)(sa_key >> (56 - 8 * i));
+	}
+	pr->req.lun = bi->lun;
+	pr->req.cdb[0] = PR_OUT;
+	pr->req.cdb[1] = sa;
+	pr->req.cdb[2] = sa == PR_SA_REG_IGNORE ? 0 : PR_TYPE_WE_AR; /* LU scope */
+	pr->req.cdb[8] = sizeof(pr->param);
+	pr->req.dir = INI_DIR_WRITE;
+	pr->iov = (struct iovec){pr->param, sizeof(pr->param)};
+	pr->req.iov = &pr->iov;
+	pr->req.iovcnt = 1;
+	pr->req.xfer_len = sizeof(pr->param);
+	if (!bi->s)
+		return -EIO;
+	return ini_scsi(bi->s, &pr->req, cb, pr);
+}
+
+static void bi_pr_done(void *arg, int rc)
+{
+	struct bi_pr *pr = arg;
+	struct be_iscsi *bi = pr->bi;
+	const char *name = vol_backend_info(bi->be)->name;
+
+	switch (pr->step) {
+	case 0: /* REGISTER AND IGNORE EXISTING KEY */
+		if (rc == -EINVAL) {
+			if (!bi->pr_unsupported)
+				log_warn("back end %s: no persistent reservations (PERSISTENT "
+					 "RESERVE OUT refused): engines cannot fence each "
+					 "other off it",
+					 name);
+			bi->pr_unsupported = true;
+			bi_pr_finish(pr, -EOPNOTSUPP);
+			return;
+		}
+		if (rc || pr->op == VOL_PR_REGISTER) {
+			if (rc)
+				log_warn("back end %s: registering key 0x%" PRIx64 " failed: %s",
+					 name, bi->pr_key, strerror(-rc));
+			bi_pr_finish(pr, rc);
+			return;
+		}
+		break;
+	case 1: /* RESERVE: an all-registrants reservation that may exist already */
+		if (rc) {
+			log_warn("back end %s: RESERVE failed: %s", name, strerror(-rc));
+			bi_pr_finish(pr, rc);
+			return;
+		}
+		break;
+	case 2: /* PREEMPT (AND ABORT) */
+		if (rc == -EINVAL && !pr->plain_preempt) {
+			pr->plain_preempt = true; /* optional in SPC-4: try the plain one */
+			pr->step = 1;
+			break;
+		}
+		if (rc == -EBUSY) {
+			/* SPC-4 5.12.11.2.4: RESERVATION CONFLICT when no registration
+			 * has that key: the victim is off the LUN already. */
+			rc = 0;
+		}
+		if (rc == 0)
+			log_notice("back end %s: key 0x%" PRIx64 " fenced off", name, pr->victim);
+		else
+			log_warn("back end %s: fencing key 0x%" PRIx64 " failed: %s", name,
+				 pr->victim, strerror(-rc));
+		bi_pr_finish(pr, rc);
+		return;
+	}
+	pr->step++;
+	bi_pr_step(pr);
+}
+
+static void bi_pr_step(struct bi_pr *pr)
+{
+	struct be_iscsi *bi = pr->bi;
+	int rc = -EINVAL;
+
+	switch (pr->step) {
+	case 0:
+		rc = bi_pr_out(pr, PR_SA_REG_IGNORE, 0, bi->pr_key, bi_pr_done);
+		break;
+	case 1:
+		rc = bi_pr_out(pr, PR_SA_RESERVE, bi->pr_key, 0, bi_pr_done);
+		break;
+	case 2:
+		rc = bi_pr_out(pr, pr->plain_preempt ? PR_SA_PREEMPT : PR_SA_PREEMPT_AB, bi->pr_key,
+			       pr->victim, bi_pr_done);
+		break;
+	}
+	if (rc < 0)
+		bi_pr_finish(pr, rc);
+}
+
+/* Start a sequence; \p cb later (0 here means it will be called). */
+static int bi_pr_start(struct be_iscsi *bi, int op, uint64_t victim, vol_cb cb, void *cb_arg)
+{
+	struct bi_pr *pr;
+
+	if (!bi->pr_key || bi->pr_unsupported)
+		return -EOPNOTSUPP;
+	if (!bi->s || bi->closing)
+		return -EIO;
+	if (op == VOL_PR_FENCE && (!victim || victim == bi->pr_key))
+		return -EINVAL;
+	pr = calloc(1, sizeof(*pr));
+	if (!pr)
+		return -ENOMEM;
+	pr->bi = bi;
+	pr->op = op;
+	pr->victim = victim;
+	pr->cb = cb;
+	pr->cb_arg = cb_arg;
+	bi->pr_busy++;
+	/* ini_scsi() never calls back from inside: finish only on its refusal. */
+	bi_pr_step(pr);
+	return 0;
+}
+
+static int bi_pr(void *ctx, int op, uint64_t key, vol_cb cb, void *cb_arg)
+{
+	struct be_iscsi *bi = ctx;
+
+	if (util_reactor_self() && util_reactor_self() != bi->r)
+		return -EXDEV;
+	return bi_pr_start(bi, op, key, cb, cb_arg);
+}
+
 /* ---- login, identity ---- */
 
 /*
@@ -168,14 +352,28 @@ static void bi_take_naa(struct vol_backend_info *info, const struct ini_lun *l)
 	}
 }
 
+static void bi_open_done(struct be_iscsi *bi, int rc)
+{
+	vol_cb cb = bi->open_cb;
+
+	bi->open_cb = NULL;
+	vol_backend_set_state(bi->be, rc ? VOL_BACKEND_FAILED : VOL_BACKEND_UP);
+	if (cb)
+		cb(bi->open_arg, rc);
+}
+
+/* A LUN without reservations (or a failed registration) still serves. */
+static void bi_registered(void *arg, int rc)
+{
+	bi_open_done(arg, 0);
+}
+
 static void bi_connected(void *arg, int rc)
 {
 	struct be_iscsi *bi = arg;
 	struct vol_backend_info *info = vol_backend_info_mut(bi->be);
 	const struct ini_lun *l;
-	vol_cb cb = bi->open_cb;
 
-	bi->open_cb = NULL;
 	if (rc == 0) {
 		l = ini_session_lun(bi->s, bi->lun);
 		if (!l || l->device_type != 0 || !l->blocks || !l->block_size) {
@@ -199,12 +397,14 @@ static void bi_connected(void *arg, int rc)
 				rc = -ENOMEM;
 		}
 	}
-	vol_backend_set_state(bi->be, rc ? VOL_BACKEND_FAILED : VOL_BACKEND_UP);
 	if (rc == 0)
 		log_info("back end %s: %s LUN %" PRIu64 ", %" PRIu64 " bytes, %u-byte blocks",
 			 info->name, bi->cfg.target_name, bi->lun, info->size, info->block_size);
-	if (cb)
-		cb(bi->open_arg, rc);
+	/* Registered before the first write: after a fence, a reservation
+	 * refuses the writes of unregistered sessions. */
+	if (rc == 0 && bi_pr_start(bi, VOL_PR_REGISTER, 0, bi_registered, bi) == 0)
+		return;
+	bi_open_done(bi, rc);
 }
 
 /*
@@ -222,6 +422,12 @@ static void bi_state(void *arg, enum ini_session_state st)
 			 vol_backend_info(bi->be)->name, bi->cfg.target_name);
 		vol_backend_set_state(bi->be, VOL_BACKEND_FAILED);
 	}
+	/*
+	 * A recovered session is not registered again here: its engine may
+	 * have been fenced meanwhile, and its writes resent on recovery must
+	 * then stay refused. The engine registers again (VOL_PR_REGISTER)
+	 * when it knows it may write.
+	 */
 }
 
 static void bi_session_drop(struct be_iscsi *bi)
@@ -255,7 +461,7 @@ static int bi_reopen(void *ctx, struct vol_backend *be, vol_cb cb, void *cb_arg)
 	struct be_iscsi *bi = ctx;
 
 	/* Commands still queued in the old session would be lost with it. */
-	if (bi->inflight || bi->open_cb)
+	if (bi->inflight || bi->open_cb || bi->pr_busy)
 		return -EBUSY;
 	if (util_reactor_self() && util_reactor_self() != bi->r)
 		return -EXDEV;
@@ -275,6 +481,10 @@ static void bi_close(void *ctx)
 {
 	struct be_iscsi *bi = ctx;
 
+	bi->closing = true;
+	if (bi->pr_busy)
+		return; /* bi_pr_finish() closes it once its sequence ends */
+
 	/* A logged-in session says goodbye (RFC 7143 11.14) in the
 	 * background; any other is simply dropped. */
 	if (bi->s && ini_session_connected(bi->s) && ini_session_close(bi->s, bi_closed, bi) == 0)
@@ -286,6 +496,7 @@ static const struct vol_backend_ops bi_ops = {
     .submit = bi_submit,
     .reopen = bi_reopen,
     .close = bi_close,
+    .pr = bi_pr,
 };
 
 int vol_backend_open_iscsi(struct util_reactor *r, const char *name, const char *url,
@@ -322,6 +533,7 @@ int vol_backend_open_iscsi(struct util_reactor *r, const char *name, const char 
 	bi->cfg.cmd_timeout_ms =
 	    opts && opts->cmd_timeout_ms ? opts->cmd_timeout_ms : BI_DEFAULT_CMD_MS;
 	bi->cfg.probe_luns = true;
+	bi->pr_key = opts ? opts->pr_key : 0;
 	snprintf(info.name, sizeof(info.name), "%s", name);
 	info.block_size = 512; /* until the login tells */
 	rc = vol_backend_create(&bi_ops, bi, &info, &bi->be);

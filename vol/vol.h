@@ -181,6 +181,8 @@ struct vol_backend_ops {
 	 * or a negative errno. */
 	int (*reopen)(void *ctx, struct vol_backend *be, vol_cb cb, void *cb_arg);
 	void (*close)(void *ctx);
+	/* Persistent-reservation fencing (optional): see vol_backend_pr(). */
+	int (*pr)(void *ctx, int op, uint64_t key, vol_cb cb, void *cb_arg);
 };
 
 /* Wrap an implementation. \p info is copied. Returns 0 or -EINVAL/-ENOMEM. */
@@ -201,6 +203,10 @@ struct vol_backend_iscsi_opts {
 	 * with it the legs on it). 0: 5000 ms. */
 	uint32_t recovery_timeout_ms;
 	uint32_t cmd_timeout_ms; /* 0: 10000 */
+	/* This engine's persistent reservation key (SPC-4 5.12) on the LUN:
+	 * registered at every login, so that vol_backend_pr(VOL_PR_FENCE) by
+	 * another engine can shut this one out. 0: no reservations used. */
+	uint64_t pr_key;
 };
 /*
  * An iSCSI LUN as a back end, on reactor \p r (the calling thread's, or one
@@ -230,6 +236,31 @@ void vol_backend_set_state(struct vol_backend *be, enum vol_backend_state st);
 int vol_backend_reopen(struct vol_backend *be, vol_cb cb, void *cb_arg);
 /* I/O on back-end bytes; vol_submit()'s contract. A FAILED back end: -EIO. */
 int vol_backend_submit(struct vol_chan *ch, struct vol_backend *be, struct vol_io *io);
+
+/*
+ * Fencing through persistent reservations (SPC-4 5.12), for engines that
+ * share back ends. Each engine's sessions are registered with its own key
+ * (vol_backend_iscsi_opts.pr_key) at every login, not when a lost
+ * connection is recovered (the engine may have been fenced meanwhile); no
+ * reservation exists until a fence.
+ *   VOL_PR_REGISTER: (re)register this engine's key (REGISTER AND IGNORE
+ *     EXISTING KEY); \p key unused. For an engine that was fenced and is
+ *     back in the cluster.
+ *   VOL_PR_FENCE: make sure a WRITE EXCLUSIVE, ALL REGISTRANTS reservation
+ *     exists and remove \p key's registrations (PREEMPT AND ABORT): from
+ *     then on the back end refuses that engine's writes, including those
+ *     still on their way (RESERVATION CONFLICT), until it registers again.
+ *     A key that is not registered is already fenced: success.
+ * On the back end's reactor thread; \p cb runs there, later, with 0,
+ * -EOPNOTSUPP (the back end has no persistent reservations, or no key was
+ * configured), -EIO (not logged in) or the command's error.
+ */
+enum vol_pr_op {
+	VOL_PR_REGISTER,
+	VOL_PR_FENCE,
+};
+int vol_backend_pr(struct vol_backend *be, enum vol_pr_op op, uint64_t key, vol_cb cb,
+		   void *cb_arg);
 
 /* ---- volume descriptions and extent allocation (the map's data) ---- */
 

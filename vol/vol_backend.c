@@ -89,6 +89,15 @@ int vol_backend_reopen(struct vol_backend *be, vol_cb cb, void *cb_arg)
 	return be->ops->reopen(be->ctx, be, cb, cb_arg);
 }
 
+int vol_backend_pr(struct vol_backend *be, enum vol_pr_op op, uint64_t key, vol_cb cb, void *cb_arg)
+{
+	if (!be || !cb || (op != VOL_PR_REGISTER && op != VOL_PR_FENCE))
+		return -EINVAL;
+	if (!be->ops->pr)
+		return -EOPNOTSUPP;
+	return be->ops->pr(be->ctx, (int)op, key, cb, cb_arg);
+}
+
 int vol_backend_submit(struct vol_chan *ch, struct vol_backend *be, struct vol_io *io)
 {
 	if (!ch || !be || !io || !io->cb)
