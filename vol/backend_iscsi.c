@@ -174,6 +174,11 @@ static int bi_submit(void *ctx, struct vol_chan *ch, struct vol_io *io)
 static void bi_pr_step(struct bi_pr *pr);
 static void bi_closed(void *arg, int rc);
 
+static void bi_closed_msg(void *arg)
+{
+	bi_closed(arg, 0);
+}
+
 static void bi_pr_finish(struct bi_pr *pr, int rc)
 {
 	struct be_iscsi *bi = pr->bi;
@@ -184,7 +189,9 @@ static void bi_pr_finish(struct bi_pr *pr, int rc)
 	bi->pr_busy--;
 	if (cb)
 		cb(arg, rc);
-	if (bi->closing && !bi->pr_busy)
+	/* Closed meanwhile: free from a message, not inside the session's own
+	 * command callback. */
+	if (bi->closing && !bi->pr_busy && util_reactor_send(bi->r, bi_closed_msg, bi) < 0)
 		bi_closed(bi, 0);
 }
 
@@ -221,8 +228,14 @@ static void bi_pr_done(void *arg, int rc)
 {
 	struct bi_pr *pr = arg;
 	struct be_iscsi *bi = pr->bi;
-	const char *name = vol_backend_info(bi->be)->name;
+	const char *name;
 
+	if (bi->closing) {
+		/* vol_backend_close() freed the wrapper (bi->be) already. */
+		bi_pr_finish(pr, -ECANCELED);
+		return;
+	}
+	name = vol_backend_info(bi->be)->name;
 	switch (pr->step) {
 	case 0: /* REGISTER AND IGNORE EXISTING KEY */
 		if (rc == -EINVAL) {
@@ -365,7 +378,11 @@ static void bi_open_done(struct be_iscsi *bi, int rc)
 /* A LUN without reservations (or a failed registration) still serves. */
 static void bi_registered(void *arg, int rc)
 {
-	bi_open_done(arg, 0);
+	struct be_iscsi *bi = arg;
+
+	if (bi->closing)
+		return; /* closed during its login: nobody waits for it any more */
+	bi_open_done(bi, 0);
 }
 
 static void bi_connected(void *arg, int rc)
