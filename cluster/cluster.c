@@ -80,6 +80,8 @@ bool clu_config_quorate(const struct clu *c)
 
 void clu_notify(struct clu *c)
 {
+	/* Every map or membership change passes here: the write intent records follow. */
+	clu_regions_update(c);
 	if (c->changed)
 		c->changed(c->changed_arg);
 }
@@ -236,7 +238,7 @@ void clu_deliver(struct clu *c, uint32_t from, const void *buf, size_t len)
 	int rc = proto_env_check(buf, len, &type, &payload, &plen);
 
 	if (rc == 0 && type != PROTO_MAP_CHANGE && type != PROTO_SYNC_VERSION &&
-	    type != PROTO_SYNC_MAP && type != PROTO_LOAD_REPORT)
+	    type != PROTO_SYNC_MAP && type != PROTO_LOAD_REPORT && type != PROTO_REGION_INTENT)
 		rc = -ENOMSG; /* a known envelope type that does not belong on CPG */
 	if (rc < 0) {
 		if (rc == -ENOMSG)
@@ -290,6 +292,14 @@ void clu_deliver(struct clu *c, uint32_t from, const void *buf, size_t len)
 		vm__load_report__free_unpacked(m, NULL);
 		return;
 	}
+	case PROTO_REGION_INTENT: {
+		Vm__RegionIntent *m = vm__region_intent__unpack(NULL, plen, payload);
+		if (!m)
+			break;
+		clu_regions_on_msg(c, from, m);
+		vm__region_intent__free_unpacked(m, NULL);
+		return;
+	}
 	}
 	c->drops.malformed++;
 	log_ratelimited(LOG_WARNING, "dropped a %s message from node %" PRIu32 ": not unpackable",
@@ -339,6 +349,17 @@ static void send_load(struct clu *c)
 	lr.digest = clu_map_digest(&c->map);
 	lr.round = c->round;
 	lr.synced = c->state == CLU_STATE_SYNCED;
+	/* On the stack: 64 entries at most, and no allocation to fail every 3 s. */
+	Vm__BackendSeen bs[CLU_MAX_BACKENDS], *pbs[CLU_MAX_BACKENDS];
+	for (unsigned i = 0; i < c->nself_seen; i++) {
+		vm__backend_seen__init(&bs[i]);
+		bs[i].id = c->self_seen[i].id;
+		bs[i].state = c->self_seen[i].state;
+		bs[i].size = c->self_seen[i].size;
+		pbs[i] = &bs[i];
+	}
+	lr.n_backends = c->nself_seen;
+	lr.backends = pbs;
 	(void)clu_send_msg(c, PROTO_LOAD_REPORT, &lr.base);
 }
 
@@ -356,6 +377,7 @@ static void tick(void *arg)
 		r->done(r->arg, -ETIMEDOUT);
 		free(r);
 	}
+	clu_regions_tick(c);
 	if (c->ticks % CLU_LOAD_TICKS == 0 && c->state != CLU_STATE_JOINING &&
 	    STAILQ_EMPTY(&c->sendq))
 		send_load(c);
@@ -475,6 +497,7 @@ struct clu *clu_create(const struct clu_ops *ops, void *ops_ctx, const struct cl
 	STAILQ_INIT(&c->queue);
 	STAILQ_INIT(&c->sendq);
 	LIST_INIT(&c->requests);
+	clu_regions_init(&c->regions);
 	struct peer *p = clu_peer_get(c, self->node, true);
 	snprintf(p->name, sizeof(p->name), "%s", self->name);
 	snprintf(p->portal, sizeof(p->portal), "%s", self->portal);
@@ -500,6 +523,7 @@ void clu_destroy(struct clu *c)
 		r->done(r->arg, -ECANCELED);
 		free(r);
 	}
+	clu_regions_fini(c);
 	while ((e = STAILQ_FIRST(&c->sendq)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->sendq, link);
 		free(e->buf);
@@ -583,6 +607,37 @@ void clu_set_load(struct clu *c, uint64_t read_ops, uint64_t write_ops, uint64_t
 	c->load_read = read_ops;
 	c->load_write = write_ops;
 	c->load_bytes = bytes;
+}
+
+void clu_set_backends_seen(struct clu *c, const struct clu_backend_seen *seen, unsigned n)
+{
+	c->nself_seen = UTIL_MIN(n, (unsigned)CLU_MAX_BACKENDS);
+	memcpy(c->self_seen, seen, c->nself_seen * sizeof(*seen));
+}
+
+int clu_backend_seen(const struct clu *c, uint32_t node, uint32_t id, struct clu_backend_seen *out,
+		     uint32_t *age_s)
+{
+	const struct clu_backend_seen *list = c->self_seen;
+	unsigned n = c->nself_seen;
+
+	if (!clu_is_member(c, node))
+		return -ENOENT;
+	*age_s = 0;
+	if (node != c->self.node) {
+		const struct peer *p = clu_peer_get((struct clu *)c, node, false);
+		if (!p || !p->seen_valid)
+			return -ENODATA;
+		list = p->seen;
+		n = p->nseen;
+		*age_s = (c->ticks - p->seen_tick) * (CLU_TICK_MS / 1000);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (list[i].id == id) {
+			*out = list[i];
+			return 0;
+		}
+	return -ENODATA;
 }
 
 int clu_status(const struct clu *c, Vm__CtlStatus *st)

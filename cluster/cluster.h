@@ -277,6 +277,37 @@ void clu_status_free(Vm__CtlStatus *st);
 /* Set this engine's load for the next load report (from the engine's counters). */
 void clu_set_load(struct clu *c, uint64_t read_ops, uint64_t write_ops, uint64_t bytes);
 
+/*
+ * Back ends as each engine sees them. Every engine logs in to every back end
+ * on its own, so their views differ (a network path down, a login refused);
+ * each sends its view in its load reports and keeps its peers' latest.
+ */
+enum clu_be_state {
+	CLU_BE_OPENING = 0, /* logging in, not up yet */
+	CLU_BE_UP = 1,
+	CLU_BE_FAILED = 2,
+};
+struct clu_backend_seen {
+	uint32_t id;	/* the back end's id in the map */
+	uint32_t state; /* enum clu_be_state (a peer may send a value unknown here) */
+	uint64_t size;	/* bytes, as that engine's login found it; 0: not known yet */
+};
+/*
+ * Set this engine's view for its next load reports: \p n entries of \p seen
+ * are copied (at most CLU_MAX_BACKENDS; the rest are ignored).
+ */
+void clu_set_backends_seen(struct clu *c, const struct clu_backend_seen *seen, unsigned n);
+/*
+ * What member \p node said of back end \p id in its latest load report (for
+ * this engine itself: the view last set). Returns 0 with *\p out and
+ * *\p age_s (whole seconds since the report was delivered, from the state
+ * machine's tick, so 0 or a little behind); -ENOENT when \p node is not a
+ * member (a member that left is forgotten); -ENODATA when it has not
+ * reported since it joined, or its report does not list \p id.
+ */
+int clu_backend_seen(const struct clu *c, uint32_t node, uint32_t id, struct clu_backend_seen *out,
+		     uint32_t *age_s);
+
 /* Drop counters (also in clu_status()). */
 struct clu_drops {
 	uint64_t malformed; /* bad magic, version, length, CRC, or not unpackable */
@@ -287,6 +318,64 @@ const struct clu_drops *clu_drops(const struct clu *c);
 
 /* Test hook: multicast a malformed message: "unknown", "oversized" or "corrupt". */
 int clu_send_bad(struct clu *c, const char *kind);
+
+/* ---- write intent records (cluster/regions.c) ----
+ *
+ * The owner of a mirrored volume multicasts which regions may differ
+ * between its legs (RegionIntent: SET before it writes a region, CLEAR once
+ * the region is idle, FULL when it opens the volume and after every
+ * configuration change in which a member joined). Every engine keeps, per
+ * mirrored volume of the map, the last record of its owner: a bitmap (1 bit
+ * per region) and a `complete` flag, true once a FULL of that owner arrived
+ * and nothing of its since may have been missed (it turns false when the
+ * owner joins this engine's configuration again: they were apart). When the
+ * owner leaves the membership, the record stays as it was: a new owner uses
+ * it to resync only those regions. When the map gives the volume to another
+ * engine, the record stays (the new owner reads it when it opens the
+ * volume) until that engine's first message replaces it; a second owner
+ * change without a word from the first new owner makes it incomplete.
+ */
+
+/* Words of the bitmap in one RegionIntent; a larger FULL goes in parts. */
+#define CLU_REGIONS_PART_WORDS 4096
+
+/*
+ * Multicast \p op for volume \p volume, which this engine owns: \p words is
+ * the bitmap of \p nwords words (only non-zero words travel). SET: returns 0
+ * and \p done(\p arg, rc) runs exactly once, on delivery of the message here
+ * (never inline): rc 0 when it was delivered in a quorate configuration
+ * while this engine still owned the volume (every member of that
+ * configuration has it), else -ENOTCONN, -ESTALE (no longer the owner),
+ * -ETIMEDOUT (not delivered within CLU_REQUEST_TIMEOUT_MS), -ECANCELED
+ * (shutdown). CLEAR and FULL: \p done is ignored. Returns a negative errno
+ * and never calls \p done: -ENOTCONN (fenced), -ENOENT (not a mirrored
+ * volume of this engine), -EBUSY / -ENOMEM (send queue), -EINVAL.
+ */
+int clu_regions_send(struct clu *c, const char *volume, Vm__RegionOp op, const uint64_t *words,
+		     size_t nwords, clu_done_fn done, void *arg);
+
+struct clu_region_view {
+	uint32_t owner;	    /* the engine whose record it is */
+	uint32_t successor; /* the map's owner since, 0: still the owner */
+	bool complete;
+	uint64_t count; /* regions set */
+	size_t nwords;	/* words held (the rest are zero) */
+};
+/*
+ * The record of \p volume: 0 with *\p out and, when \p words is not NULL, its
+ * first \p nwords words (zero-filled past the record); -ENOENT: none.
+ */
+int clu_regions_get(const struct clu *c, const char *volume, struct clu_region_view *out,
+		    uint64_t *words, size_t nwords);
+/* Configuration changes so far in which a member joined (an owner then sends FULLs). */
+uint64_t clu_regions_joins(const struct clu *c);
+
+struct clu_regions_stats {
+	uint64_t applied; /* messages applied to a record */
+	uint64_t stale;	  /* from an engine that is not the volume's owner: ignored */
+	uint64_t bad;	  /* invalid (also counted in clu_drops().malformed) */
+};
+const struct clu_regions_stats *clu_regions_stats(const struct clu *c);
 
 /* ---- failover (cluster/failover.c) ---- */
 

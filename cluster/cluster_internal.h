@@ -33,6 +33,49 @@ struct clu_binding {
 	void (*destroy)(struct clu_binding *b);
 };
 
+/* ---- write intent records (regions.c), kept inside struct clu ---- */
+
+struct region_rec {
+	char name[VOL_NAME_MAX];
+	uint32_t owner;
+	uint32_t successor; /* the map's owner since, 0: none */
+	bool complete;
+	bool full_open;	    /* a FULL in parts is arriving */
+	uint32_t full_next; /* the part it expects */
+	uint64_t count;
+	size_t nwords;
+	uint64_t *words;
+};
+
+struct region_wait {
+	LIST_ENTRY(region_wait) link;
+	uint64_t seq;
+	unsigned ticks_left;
+	clu_done_fn done;
+	void *arg;
+};
+
+struct clu_regions {
+	struct region_rec *recs;
+	unsigned nrecs, cap;
+	uint32_t members[CLU_MAX_NODES]; /* as of the last update */
+	unsigned nmembers;
+	uint64_t joins;
+	uint64_t next_seq;
+	LIST_HEAD(, region_wait) waits; /* this engine's SETs not yet delivered */
+	struct clu_regions_stats stats;
+};
+
+void clu_regions_init(struct clu_regions *r);
+/* Pending SETs complete with -ECANCELED; records freed. */
+void clu_regions_fini(struct clu *c);
+/* A delivered RegionIntent. */
+void clu_regions_on_msg(struct clu *c, uint32_t from, const Vm__RegionIntent *m);
+/* After every change of the map or the membership (clu_notify()). */
+void clu_regions_update(struct clu *c);
+/* Every CLU_TICK_MS: SETs not delivered in time fail. */
+void clu_regions_tick(struct clu *c);
+
 /* ---- the state machine, shared by cluster.c (core) and sync.c (state transfer) ---- */
 
 struct peer {
@@ -45,6 +88,11 @@ struct peer {
 	uint64_t read_ops, write_ops, bytes;
 	uint32_t volumes;
 	uint64_t report_version;
+	/* Back ends of its latest load report; valid: one came since it joined. */
+	bool seen_valid;
+	unsigned seen_tick; /* clu.ticks when it was delivered */
+	unsigned nseen;
+	struct clu_backend_seen seen[CLU_MAX_BACKENDS];
 };
 
 struct queued {
@@ -102,7 +150,10 @@ struct clu {
 	bool stale; /* the map may be behind: not serving until a quorate round completes */
 
 	uint64_t load_read, load_write, load_bytes;
+	unsigned nself_seen; /* this engine's back ends, for its load reports */
+	struct clu_backend_seen self_seen[CLU_MAX_BACKENDS];
 	struct clu_drops drops;
+	struct clu_regions regions; /* write intent records (regions.c) */
 };
 
 struct peer *clu_peer_get(struct clu *c, uint32_t node, bool add);

@@ -88,6 +88,10 @@ void clu_confchg(struct clu *c, const uint32_t *members, unsigned n)
 	c->nmembers = n;
 	for (unsigned i = 0; i < n; i++)
 		clu_peer_get(c, c->members[i], true);
+	/* A member that left: what it last said of the back ends is no news when it returns. */
+	for (unsigned i = 0; i < c->npeers; i++)
+		if (!clu_is_member(c, c->peers[i].node))
+			c->peers[i].seen_valid = false;
 	c->resyncs = 0;
 	if (!clu_is_member(c, c->self.node)) {
 		/* Not in it (left the group): nothing to agree on until we join again. */
@@ -233,6 +237,14 @@ void clu_sync_on_load(struct clu *c, uint32_t from, const Vm__LoadReport *lr)
 	p->bytes = lr->bytes;
 	p->volumes = lr->volumes;
 	p->report_version = lr->version;
+	/* Its view of the back ends, kept whole until the next report replaces it. */
+	p->nseen = (unsigned)UTIL_MIN(lr->n_backends, (size_t)CLU_MAX_BACKENDS);
+	for (unsigned i = 0; i < p->nseen; i++) {
+		const Vm__BackendSeen *b = lr->backends[i];
+		p->seen[i] = (struct clu_backend_seen){b->id, b->state, b->size};
+	}
+	p->seen_valid = true;
+	p->seen_tick = c->ticks;
 	if (from == c->self.node || !lr->synced || lr->round != c->round ||
 	    c->state != CLU_STATE_SYNCED || c->resync_asked)
 		return;

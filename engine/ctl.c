@@ -36,6 +36,8 @@ struct conn_ctx {
 	int32_t req_id;
 	Vm__CtlCmd cmd;
 	char name[VOL_NAME_MAX];
+	uint64_t size;	 /* create, resize: for the "no space" message */
+	uint32_t mirror; /* create: legs on back ends */
 };
 
 /* One server per process: libqb's poll handlers and connection hooks carry no context. */
@@ -211,12 +213,95 @@ static const char *change_error(int rc, const char *name, Vm__CtlCmd cmd)
 	return buf;
 }
 
+/* Sizes in messages: exact units where they fit ("16M"), else bytes. */
+static void fmt_size(uint64_t b, char *buf, size_t len)
+{
+	static const char *const units[] = {"", "K", "M", "G", "T"};
+	unsigned u = 0;
+
+	while (u + 1 < UTIL_ARRAY_SIZE(units) && b >= 1024 && b % 1024 == 0) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%" PRIu64 "%s", b, u ? units[u] : " bytes");
+}
+
+/*
+ * -ENOSPC means different things per command (clu_map_apply()): the map's
+ * volume or ACL limit, or back ends without room for the extents. The map is
+ * as the change found it (a rejected change leaves it untouched), so what
+ * was missing can be said from it.
+ */
+static void nospace_error(const struct conn_ctx *cc, char *buf, size_t len)
+{
+	const struct clu_map *m = clu_map(cc->ctl->clu);
+	const struct clu_volume *v = clu_map_find(m, cc->name);
+	char a[32], b[32], f[32];
+
+	if (cc->cmd == VM__CTL_CMD__CTL_HOST_ALLOW) {
+		snprintf(buf, len, "volume %s already allows %d initiators, the most it can",
+			 cc->name, CLU_MAX_ACL);
+		return;
+	}
+	if (cc->cmd == VM__CTL_CMD__CTL_VOLUME_CREATE && m->nvols >= CLU_MAX_VOLUMES) {
+		snprintf(buf, len, "the map already holds %d volumes, the most it can",
+			 CLU_MAX_VOLUMES);
+		return;
+	}
+	if (cc->cmd == VM__CTL_CMD__CTL_VOLUME_RESIZE && v && v->nlegs && v->extent_size) {
+		/* New extents go on each leg's own back end: name the first one short of room. */
+		uint64_t n = (cc->size + v->extent_size - 1) / v->extent_size;
+		uint64_t need = (n - UTIL_MIN(n, v->legs[0].nextents)) * v->extent_size;
+		fmt_size(need, a, sizeof(a));
+		fmt_size(cc->size, b, sizeof(b));
+		for (unsigned l = 0; l < v->nlegs; l++) {
+			if (!v->legs[l].nextents)
+				continue;
+			uint32_t id = v->legs[l].extents[0].backend;
+			uint64_t free_b = clu_virt_free_bytes(m, id);
+			if (free_b >= need)
+				continue;
+			fmt_size(free_b, f, sizeof(f));
+			snprintf(
+			    buf, len,
+			    "no space on the back ends for %s more (growing %s to %s): back end "
+			    "%" PRIu32 " (leg %u) has %s free",
+			    a, cc->name, b, id, l, f);
+			return;
+		}
+		snprintf(buf, len, "no space on the back ends for %s more on each leg of %s", a,
+			 cc->name);
+		return;
+	}
+	if (cc->cmd == VM__CTL_CMD__CTL_VOLUME_CREATE && cc->mirror) {
+		size_t o;
+		fmt_size(cc->size, a, sizeof(a));
+		o = (size_t)snprintf(buf, len,
+				     "no space on the back ends for a %s volume with %" PRIu32
+				     " leg(s) on distinct back ends (free:",
+				     a, cc->mirror);
+		for (unsigned i = 0; i < m->nbackends && o < len; i++) {
+			fmt_size(clu_virt_free_bytes(m, m->backends[i].id), f, sizeof(f));
+			o += (size_t)snprintf(buf + o, len - o, "%s back end %" PRIu32 " %s",
+					      i ? "," : "", m->backends[i].id, f);
+		}
+		if (o < len)
+			snprintf(buf + o, len - o, ")");
+		return;
+	}
+	snprintf(buf, len, "too many volumes or ACL entries");
+}
+
 static void on_applied(void *arg, int rc)
 {
 	struct conn_ctx *cc = arg;
+	char msg[400];
 
 	cc->waiting = false;
-	if (rc < 0)
+	if (rc == -ENOSPC) {
+		nospace_error(cc, msg, sizeof(msg));
+		reply_error(cc->conn, cc->req_id, rc, "%s", msg);
+	} else if (rc < 0)
 		reply_error(cc->conn, cc->req_id, rc, "%s", change_error(rc, cc->name, cc->cmd));
 	else if (cc->cmd == VM__CTL_CMD__CTL_VOLUME_DELETE)
 		reply_error(cc->conn, cc->req_id, 0, "deleted");
@@ -322,6 +407,8 @@ static void do_change(struct conn_ctx *cc, int32_t id, const Vm__CtlRequest *rq)
 	cc->cmd = rq->cmd;
 	cc->req_id = id;
 	snprintf(cc->name, sizeof(cc->name), "%s", rq->name);
+	cc->size = rq->size;
+	cc->mirror = chg.mirror;
 	qb_ipcs_connection_ref(cc->conn);
 	cc->waiting = true;
 	int rc = clu_submit(ctl->clu, &chg, on_applied, cc);

@@ -13,6 +13,11 @@
  * data); a failed back end is logged in again every second, and once it is
  * back the owner resyncs the leg from the good one (paced) and the leg
  * event of the end of the resync records it OK in the map.
+ *
+ * In a cluster, a mirror's owner replicates its write intent (the regions
+ * whose legs may differ) through ctl_intent.c, so that a new owner after a
+ * crash marks only those regions dirty when it opens the volume, instead of
+ * a whole leg.
  */
 #define UTIL_LOG_TAG "backends"
 #include <errno.h>
@@ -25,6 +30,8 @@
 #include <qb/qbloop.h>
 
 #include "cluster/cluster.h"
+#include "engine/ctl_fence.h"
+#include "engine/ctl_intent.h"
 #include "engine/engine.h"
 
 #define RETRY_MS	    1000
@@ -39,6 +46,7 @@ struct be {
 	struct vol_backend *be; /* set on the reactor */
 	enum be_state state;	/* the control thread's view */
 	bool logged_in_once;	/* size and block size known: volumes can use it */
+	uint64_t size;		/* bytes, as the last login found it (control thread) */
 	bool busy;		/* a login or reopen runs */
 	bool gone;		/* removed from the map: closes once idle */
 	struct eng_backends *eb;
@@ -51,7 +59,8 @@ struct vvol {
 	struct be *bes[CLU_MAX_BACKENDS];
 	uint32_t nbes;
 	bool resyncing;
-	bool closing; /* closed once the resync ends */
+	bool closing; /* closed once the resync ends and no write intent is in flight */
+	struct eng_intent_vol *intent; /* its write intent hook's handle; NULL: none */
 	struct eng_backends *eb;
 };
 
@@ -86,6 +95,10 @@ struct eng_backends {
 	LIST_HEAD(, vvol) vvols;
 	qb_loop_timer_handle timer;
 	int pipe[2];
+	struct eng_intent *intent; /* write intent messages to the cluster */
+	uint64_t joins_seen;	   /* clu_regions_joins() when FULLs were last sent */
+	uint32_t nodeid;	   /* for this engine's reservation key */
+	bool was_fenced;	   /* fenced at the last tick: register again when not */
 };
 
 /* One per process: ctl_targets.c opens volumes through eng_vol_open(). */
@@ -128,8 +141,11 @@ static void r_opened(void *arg, int rc)
 static void r_open(void *arg)
 {
 	struct be *b = arg;
+	/* Registered with this engine's key at login, so that another
+	 * engine can fence this one off the back end (ctl_fence.c). */
 	struct vol_backend_iscsi_opts o = {.recovery_timeout_ms = RECOVERY_TIMEOUT_MS,
-					   .cmd_timeout_ms = 5000};
+					   .cmd_timeout_ms = 5000,
+					   .pr_key = eng_pr_key(b->eb->nodeid)};
 	char url[1024], name[32];
 
 	be_url(&b->cfg, url, sizeof(url));
@@ -244,6 +260,54 @@ static void record_leg(struct eng_backends *eb, const char *name, unsigned leg,
 		log_warn("%s: leg %u state not sent to the cluster", name, leg);
 }
 
+/*
+ * This engine's view of \p b now. A back end's I/O failure is noticed by
+ * its reactor before on_timer() picks it up: ask it, so that `backend list`
+ * and the load reports are current.
+ */
+static enum be_state be_state_now(const struct be *b)
+{
+	if (b->state == BE_UP && b->be && vol_backend_state(b->be) == VOL_BACKEND_FAILED)
+		return BE_FAILED;
+	return b->state;
+}
+
+/* Hand this engine's view to the cluster: its next load report carries it. */
+static void push_seen(struct eng_backends *eb)
+{
+	struct clu_backend_seen seen[CLU_MAX_BACKENDS];
+	unsigned n = 0;
+	struct be *b;
+
+	LIST_FOREACH (b, &eb->bes, link) {
+		if (b->gone || n >= CLU_MAX_BACKENDS)
+			continue;
+		enum be_state st = be_state_now(b);
+		seen[n].id = b->cfg.id;
+		seen[n].state = st == BE_UP	  ? CLU_BE_UP
+				: st == BE_FAILED ? CLU_BE_FAILED
+						  : CLU_BE_OPENING;
+		seen[n].size = b->size;
+		n++;
+	}
+	clu_set_backends_seen(eb->clu, seen, n);
+}
+
+/*
+ * Close a volume whose target went (closing) once nothing runs on it: its
+ * resync copy, and its write intent messages (a SET's completion calls
+ * into the volume).
+ */
+static void vvol_try_free(struct vvol *vv)
+{
+	if (!vv->closing || vv->resyncing || eng_intent_vol_busy(vv->intent))
+		return;
+	vol_close(vv->vol);
+	eng_intent_vol_free(vv->intent);
+	LIST_REMOVE(vv, link);
+	free(vv);
+}
+
 static void on_ev(struct eng_backends *eb, const struct ev *e)
 {
 	switch (e->kind) {
@@ -257,6 +321,7 @@ static void on_ev(struct eng_backends *eb, const struct ev *e)
 		b->state = e->rc == 0 ? BE_UP : BE_FAILED;
 		if (e->rc == 0) {
 			b->logged_in_once = true;
+			b->size = vol_backend_info(b->be)->size;
 			log_notice("back end %" PRIu32 " (%s %s) up", b->cfg.id, b->cfg.portal,
 				   b->cfg.target);
 			if (eb->changed)
@@ -264,6 +329,7 @@ static void on_ev(struct eng_backends *eb, const struct ev *e)
 		} else {
 			log_debug("back end %" PRIu32 " login: %s", b->cfg.id, strerror(-e->rc));
 		}
+		push_seen(eb);
 		break;
 	}
 	case EV_LEG: {
@@ -283,11 +349,7 @@ static void on_ev(struct eng_backends *eb, const struct ev *e)
 			log_warn("%s: resync stopped: %s", vv->name, strerror(-e->rc));
 		else
 			log_notice("%s: resync done", vv->name);
-		if (vv->closing) {
-			vol_close(vv->vol);
-			LIST_REMOVE(vv, link);
-			free(vv);
-		}
+		vvol_try_free(vv);
 		break;
 	}
 	case EV_PROBED: {
@@ -322,14 +384,34 @@ static void on_timer(void *arg)
 {
 	struct eng_backends *eb = arg;
 	struct be *b;
-	struct vvol *vv;
+	struct vvol *vv, *vtmp;
+	bool fenced = eb->clu && clu_fenced(eb->clu);
+
+	/* Back from a fence (quorum again): be registered again on the back
+	 * ends before any volume is given back to this engine. */
+	if (fenced)
+		eb->was_fenced = true;
+	else if (eb->was_fenced) {
+		eb->was_fenced = false;
+		eng_fence_register_self(eb);
+	}
+
+	/* Write intent: idle regions cleared; closings that waited for it end. */
+	LIST_FOREACH_SAFE (vv, &eb->vvols, link, vtmp) {
+		if (vv->closing)
+			vvol_try_free(vv);
+		else if (vv->intent)
+			vol_virt_intent_tick(vv->vol, util_now_ms());
+	}
 
 	LIST_FOREACH (b, &eb->bes, link) {
 		if (b->busy || b->gone || !b->be)
 			continue;
 		if (b->state == BE_UP && vol_backend_state(b->be) == VOL_BACKEND_FAILED)
 			b->state = BE_FAILED;
-		if (b->state == BE_FAILED) {
+		/* A fenced engine does not log in again: a login registers its
+		 * key, which would undo a fence by the quorate side. */
+		if (b->state == BE_FAILED && !fenced) {
 			b->busy = true;
 			util_reactor_send(eb->r, r_reopen, b);
 		}
@@ -357,6 +439,7 @@ static void on_timer(void *arg)
 			break;
 		}
 	}
+	push_seen(eb);
 	qb_loop_timer_add(eb->loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, eb, on_timer,
 			  &eb->timer);
 }
@@ -387,6 +470,7 @@ void eng_backends_changed(struct eng_backends *eb)
 		b->cfg = m->backends[i];
 		b->eb = eb;
 		b->busy = true;
+		eb->nodeid = clu_nodeid(eb->clu); /* known once the map has back ends */
 		LIST_INSERT_HEAD(&eb->bes, b, link);
 		log_info("back end %" PRIu32 ": logging in to %s %s lun %" PRIu32, b->cfg.id,
 			 b->cfg.portal, b->cfg.target, b->cfg.lun);
@@ -405,6 +489,54 @@ void eng_backends_changed(struct eng_backends *eb)
 			    !vv->resyncing)
 				vol_virt_fail_leg(vv->vol, l);
 	}
+	/*
+	 * A member joined: it has no record of our volumes, and one that was
+	 * apart from us marked ours incomplete. Once the state transfer is done
+	 * (so that every member's map names us as the owner), send them whole.
+	 */
+	uint64_t joins = clu_regions_joins(eb->clu);
+	if (joins != eb->joins_seen && clu_state(eb->clu) == CLU_STATE_SYNCED &&
+	    !clu_fenced(eb->clu)) {
+		eb->joins_seen = joins;
+		LIST_FOREACH (vv, &eb->vvols, link)
+			if (vv->intent && !vv->closing)
+				vol_virt_intent_full(vv->vol);
+	}
+}
+
+/*
+ * A leg the map says is not in sync: mark the regions that may differ
+ * dirty, for the resync. The replicated write intent record says which,
+ * when this engine has it complete and it is the last owner's (this
+ * engine's own, or that of the owner it took the volume from); else all of
+ * them may (a whole leg is copied). 0 or -ENOMEM.
+ */
+static int open_dirty(struct eng_backends *eb, struct vvol *vv, const struct clu_volume *v)
+{
+	size_t nw = vol_virt_dirty_get(vv->vol, NULL, 0);
+	uint64_t *w = calloc(nw ? nw : 1, sizeof(*w));
+	uint32_t self = clu_nodeid(eb->clu);
+	struct clu_region_view rv;
+	struct vol_virt_status st;
+	bool rec;
+
+	if (!w)
+		return -ENOMEM;
+	rec = clu_regions_get(eb->clu, v->name, &rv, w, nw) == 0 && rv.complete &&
+	      (rv.owner == self || rv.successor == self);
+	if (!rec)
+		memset(w, 0xff, nw * sizeof(*w));
+	vol_virt_dirty_set(vv->vol, w, nw);
+	free(w);
+	vol_virt_status(vv->vol, &st);
+	if (rec)
+		log_notice("%s: resync %" PRIu64 " of %" PRIu64
+			   " regions from the replicated map (write intent of node %" PRIu32 ")",
+			   v->name, st.dirty_regions, st.nregions, rv.owner);
+	else
+		log_notice("%s: no replicated map: whole leg (%" PRIu64 " regions)", v->name,
+			   st.nregions);
+	return 0;
 }
 
 static int open_virt(struct eng_backends *eb, const struct clu_volume *v, struct vol **out)
@@ -434,29 +566,41 @@ static int open_virt(struct eng_backends *eb, const struct clu_volume *v, struct
 	snprintf(vv->name, sizeof(vv->name), "%s", v->name);
 	vv->eb = eb;
 	struct vol_virt_params p = {.leg_cb = r_leg, .leg_cb_arg = vv};
+	/*
+	 * Write intent (a mirror in a cluster: someone may take it over): the
+	 * regions are recorded by every engine before they are written. A solo
+	 * engine, alone and without a partner, has nobody to tell.
+	 */
+	uint32_t mm[CLU_MAX_NODES];
+	if (d.nlegs == 2 && eb->intent &&
+	    (v->partner || clu_members(eb->clu, mm, CLU_MAX_NODES) > 1)) {
+		rc = -ENOMEM;
+		if (!(vv->intent = eng_intent_vol_create(eb->intent, v->name)))
+			goto out;
+		p.intent_cb = eng_intent_hook;
+		p.intent_arg = vv->intent;
+	}
 	if ((rc = vol_open_virt(&d, bes, n, &p, &vv->vol)) < 0)
 		goto out;
-	/*
-	 * A leg the map says failed: this engine has no record of which regions
-	 * differ (that bitmap was the previous owner's), so all of them do.
-	 */
 	for (unsigned l = 0; l < d.nlegs; l++)
 		if (d.legs[l].state != VOL_LEG_OK) {
-			size_t nw = vol_virt_dirty_get(vv->vol, NULL, 0);
-			uint64_t *w = malloc(nw * sizeof(*w));
-			if (w) {
-				memset(w, 0xff, nw * sizeof(*w));
-				vol_virt_dirty_set(vv->vol, w, nw);
-				free(w);
+			if ((rc = open_dirty(eb, vv, v)) < 0) {
+				vol_close(vv->vol);
+				goto out;
 			}
 			break;
 		}
+	/* After the dirty regions: the record gets them too. */
+	vol_virt_intent_full(vv->vol);
 	LIST_INSERT_HEAD(&eb->vvols, vv, link);
 	*out = vv->vol;
-	log_notice("%s: virtualized volume open, %u leg(s)", v->name, d.nlegs);
+	log_notice("%s: virtualized volume open, %u leg(s)%s", v->name, d.nlegs,
+		   vv->intent ? ", write intent replicated" : "");
 	vv = NULL;
 	rc = 0;
 out:
+	if (vv)
+		eng_intent_vol_free(vv->intent);
 	free(vv);
 	vol_desc_free(&d);
 	return rc;
@@ -482,13 +626,10 @@ void eng_vol_close(struct vol *vol)
 		LIST_FOREACH (vv, &the_eb->vvols, link) {
 			if (vv->vol != vol)
 				continue;
-			if (vv->resyncing) {
-				vv->closing = true; /* closed when the copy has stopped */
-				return;
-			}
-			LIST_REMOVE(vv, link);
-			free(vv);
-			break;
+			/* Closed when the copy has stopped and no write intent is in flight. */
+			vv->closing = true;
+			vvol_try_free(vv);
+			return;
 		}
 	vol_close(vol);
 }
@@ -537,22 +678,78 @@ static const char *state_str(const struct be *b)
 {
 	if (!b)
 		return "unknown";
-	return b->state == BE_UP ? "up" : b->state == BE_FAILED ? "failed" : "opening";
+	enum be_state st = be_state_now(b);
+	return st == BE_UP ? "up" : st == BE_FAILED ? "failed" : "opening";
 }
 
+static const char *seen_str(uint32_t st)
+{
+	return st == CLU_BE_UP	      ? "up"
+	       : st == CLU_BE_FAILED  ? "failed"
+	       : st == CLU_BE_OPENING ? "opening"
+				      : "unknown";
+}
+
+/*
+ * Member \p node's view of back end \p c into \p s: this engine's is live,
+ * a peer's as of its latest load report (with its age).
+ */
+static void fill_seen(struct eng_backends *eb, const struct clu_backend *c, uint32_t node,
+		      Vm__CtlBackendSeen *s)
+{
+	struct clu_backend_seen bs;
+	uint32_t age;
+
+	vm__ctl_backend_seen__init(s);
+	s->node = node;
+	s->name = (char *)clu_peer_name(eb->clu, node);
+	s->local = node == clu_nodeid(eb->clu);
+	if (s->local) {
+		const struct be *b = be_find(eb, c->id);
+		s->state = (char *)state_str(b);
+		s->size = b ? b->size : 0;
+		return;
+	}
+	if (clu_backend_seen(eb->clu, node, c->id, &bs, &age) < 0) {
+		s->state = (char *)"unknown"; /* no report since it joined, or too new for it */
+		return;
+	}
+	s->state = (char *)seen_str(bs.state);
+	s->size = bs.size;
+	s->age_s = age;
+}
+
+/*
+ * One allocation each for the views, the per-engine views and their pointer
+ * arrays: eng_backends_list_free() frees them from the first back end.
+ */
 int eng_backends_list(struct eng_backends *eb, Vm__CtlReply *rep)
 {
 	const struct clu_map *m = clu_map(eb->clu);
+	uint32_t nodes[CLU_MAX_NODES];
+	unsigned nn = clu_members(eb->clu, nodes, CLU_MAX_NODES);
+	uint32_t self = clu_nodeid(eb->clu);
+	bool in = false;
 
 	rep->n_backends = 0;
 	rep->backends = NULL;
 	if (!m->nbackends)
 		return 0;
+	/* Not a member (joining, or Corosync gone): this engine's own view still counts. */
+	for (unsigned k = 0; k < nn; k++)
+		in |= nodes[k] == self;
+	if (!in && nn < CLU_MAX_NODES)
+		nodes[nn++] = self;
+	size_t ns = (size_t)m->nbackends * nn;
 	Vm__CtlBackendView *v = calloc(m->nbackends, sizeof(*v));
 	Vm__CtlBackendView **pv = calloc(m->nbackends, sizeof(*pv));
-	if (!v || !pv) {
+	Vm__CtlBackendSeen *s = calloc(ns, sizeof(*s));
+	Vm__CtlBackendSeen **ps = calloc(ns, sizeof(*ps));
+	if (!v || !pv || !s || !ps) {
 		free(v);
 		free(pv);
+		free(s);
+		free(ps);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < m->nbackends; i++) {
@@ -565,7 +762,14 @@ int eng_backends_list(struct eng_backends *eb, Vm__CtlReply *rep)
 		v[i].size = c->size;
 		v[i].free_bytes = clu_virt_free_bytes(m, c->id);
 		v[i].state = (char *)state_str(be_find(eb, c->id));
-		v[i].node = clu_nodeid(eb->clu);
+		v[i].node = self;
+		v[i].engines = &ps[(size_t)i * nn];
+		v[i].n_engines = nn;
+		for (unsigned k = 0; k < nn; k++) {
+			Vm__CtlBackendSeen *e = &s[(size_t)i * nn + k];
+			fill_seen(eb, c, nodes[k], e);
+			v[i].engines[k] = e;
+		}
 		pv[i] = &v[i];
 	}
 	rep->backends = pv;
@@ -575,8 +779,11 @@ int eng_backends_list(struct eng_backends *eb, Vm__CtlReply *rep)
 
 void eng_backends_list_free(Vm__CtlReply *rep)
 {
-	if (rep->n_backends)
+	if (rep->n_backends) {
+		free(rep->backends[0]->engines[0]);
+		free(rep->backends[0]->engines);
 		free(rep->backends[0]);
+	}
 	free(rep->backends);
 	rep->backends = NULL;
 	rep->n_backends = 0;
@@ -631,6 +838,8 @@ struct eng_backends *eng_backends_create(struct qb_loop *loop, struct util_react
 		return NULL;
 	}
 	qb_loop_poll_add(loop, QB_LOOP_HIGH, eb->pipe[0], POLLIN, eb, on_pipe);
+	/* Without it, mirrors open as before: a takeover copies a whole leg. */
+	eb->intent = eng_intent_create(loop, r, c);
 	util_reactor_send(r, r_chan, eb);
 	qb_loop_timer_add(loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, eb, on_timer,
 			  &eb->timer);
@@ -655,14 +864,41 @@ void eng_backends_destroy(struct eng_backends *eb)
 	qb_loop_poll_del(eb->loop, eb->pipe[0]);
 	while ((vv = LIST_FIRST(&eb->vvols)) != NULL) {
 		LIST_REMOVE(vv, link);
+		/* A message in flight still points at its handle: left to the exit. */
+		if (!eng_intent_vol_busy(vv->intent))
+			eng_intent_vol_free(vv->intent);
 		free(vv);
 	}
 	while ((b = LIST_FIRST(&eb->bes)) != NULL) {
 		LIST_REMOVE(b, link);
 		free(b);
 	}
+	eng_intent_destroy(eb->intent);
 	close(eb->pipe[0]);
 	close(eb->pipe[1]);
 	the_eb = NULL;
 	free(eb);
+}
+
+/* ---- for ctl_fence.c ---- */
+
+struct util_reactor *eng_backends_reactor(struct eng_backends *eb)
+{
+	return eb->r;
+}
+
+qb_loop_t *eng_backends_loop(struct eng_backends *eb)
+{
+	return eb->loop;
+}
+
+unsigned eng_backends_up(struct eng_backends *eb, struct vol_backend **out, unsigned max)
+{
+	struct be *b;
+	unsigned n = 0;
+
+	LIST_FOREACH (b, &eb->bes, link)
+		if (n < max && !b->gone && !b->busy && b->be && b->state == BE_UP)
+			out[n++] = b->be;
+	return n;
 }

@@ -10,23 +10,31 @@
  *   - takeover: 2 x fence_ms after a membership change, the volumes whose
  *     owner left get a new owner (the partner) by a replicated OWNER_MOVE
  *     that keeps the volume's portal, so the address follows the volume
- *     and hosts reconnect to the address they know (session reinstatement).
+ *     and hosts reconnect to the address they know (session reinstatement);
+ *     a mirror's legs are resynced where the lost owner's replicated write
+ *     intent says they may differ (a whole leg without it).
  * Waiting 2 x fence_ms guarantees the lost engine, if it still runs, has
  * fenced itself (within fence_ms of the same membership change) before a
- * second engine serves the same data.
+ * second engine serves the same data. Writes it sent before that may still
+ * be on their way to the back ends, so the new owner of a volume on back
+ * ends first has them refuse the lost engine (ctl_fence.c, persistent
+ * reservations), then takes over.
  */
 #define UTIL_LOG_TAG "failover"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <qb/qbloop.h>
 
 #include "cluster/cluster.h"
+#include "engine/ctl_fence.h"
 #include "engine/engine.h"
 
 #define MAX_ADDRS     64
-#define DROP_GRACE_MS 300 /* a move: sessions close (FIN) before the address goes */
+#define DROP_GRACE_MS 300  /* a move: sessions close (FIN) before the address goes */
+#define FENCE_WAIT_MS 2000 /* a back end that does not answer a fence in time is down */
 
 struct held {
 	char addr[CLU_PORTAL_MAX];
@@ -48,6 +56,11 @@ struct eng_failover {
 	bool drop_armed;
 	bool fenced;
 	bool refused_logged[CLU_MAX_VOLUMES];
+	/* Lost owners shut out of the back ends (ctl_fence.c) since they left. */
+	uint32_t shut_out[CLU_MAX_NODES];
+	unsigned nshut_out;
+	uint32_t shutting[CLU_MAX_NODES]; /* being fenced now */
+	unsigned nshutting;
 };
 
 static bool managed(const struct eng_failover *f)
@@ -159,6 +172,68 @@ static void leg_marked(void *arg, int rc)
 		log_warn("leg to resync after a takeover not recorded: %s", strerror(-rc));
 }
 
+static bool in_list(const uint32_t *l, unsigned n, uint32_t node)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (l[i] == node)
+			return true;
+	return false;
+}
+
+static void takeover_fire(void *arg);
+
+static void shut_out_done(void *arg, int rc)
+{
+	struct eng_failover *f = arg;
+
+	if (rc)
+		log_warn("fencing the lost engine(s) off the back ends: %s; taking over anyway",
+			 strerror(-rc));
+	for (unsigned i = 0; i < f->nshutting && f->nshut_out < CLU_MAX_NODES; i++)
+		f->shut_out[f->nshut_out++] = f->shutting[i];
+	f->nshutting = 0;
+	takeover_fire(f);
+}
+
+/*
+ * Before this engine serves a lost owner's volumes on back ends, the back
+ * ends must refuse that owner: writes it sent before it fenced itself may
+ * still be on their way, and would otherwise land over newer data
+ * (ctl_fence.c). True: a fence is running, takeover_fire() runs again after.
+ */
+static bool shut_out_first(struct eng_failover *f, const struct clu_takeover *plan, unsigned n,
+			   uint32_t self)
+{
+	uint32_t victims[CLU_MAX_NODES];
+	unsigned nv = 0, k = 0;
+
+	if (f->nshutting)
+		return true;
+	/* A member again: it registered anew and may be fenced again later. */
+	for (unsigned i = 0; i < f->nshut_out; i++)
+		if (!in_list(f->members, f->nmembers, f->shut_out[i]))
+			f->shut_out[k++] = f->shut_out[i];
+	f->nshut_out = k;
+	for (unsigned i = 0; i < n; i++) {
+		const struct clu_volume *v = clu_map_find(clu_map(f->clu), plan[i].name);
+		uint32_t lost = plan[i].old_owner;
+		if (!v || plan[i].owner != self || !v->nlegs || !lost || nv == CLU_MAX_NODES ||
+		    in_list(f->shut_out, f->nshut_out, lost) || in_list(victims, nv, lost))
+			continue;
+		victims[nv++] = lost;
+	}
+	if (!nv || !eng_backends_get())
+		return false;
+	memcpy(f->shutting, victims, nv * sizeof(victims[0]));
+	f->nshutting = nv;
+	if (eng_fence_nodes(eng_backends_get(), victims, nv, FENCE_WAIT_MS, shut_out_done, f) < 0) {
+		log_warn("cannot fence the lost engine(s) off the back ends; taking over anyway");
+		f->nshutting = 0;
+		return false;
+	}
+	return true;
+}
+
 static void takeover_fire(void *arg)
 {
 	struct eng_failover *f = arg;
@@ -172,6 +247,8 @@ static void takeover_fire(void *arg)
 	self = clu_nodeid(f->clu);
 	n = clu_failover_plan(clu_map(f->clu), f->members, f->nmembers, plan,
 			      UTIL_ARRAY_SIZE(plan));
+	if (shut_out_first(f, plan, n, self))
+		return;
 	for (unsigned i = 0; i < n; i++) {
 		const struct clu_takeover *t = &plan[i];
 		const struct clu_volume *v = clu_map_find(clu_map(f->clu), t->name);
@@ -192,15 +269,35 @@ static void takeover_fire(void *arg)
 		 * A mirror whose legs the map says are in sync may not be: the
 		 * lost owner may have died with a write on one leg and not yet on
 		 * the other (not acknowledged, so either content is allowed, but
-		 * the two legs must not keep both), and its dirty-region bitmap
-		 * died with it. One leg stays the truth (leg 0, unless this
-		 * engine cannot reach its back ends now); the other is recorded
-		 * failed first (same sender, so applied before the move), and the
-		 * new owner opens it with every region dirty (ctl_backends.c) and
-		 * copies it back from the first once its back ends answer.
+		 * the two legs must not keep both). Where: the replicated write
+		 * intent record (cluster/regions.c) lists every region it may have
+		 * been writing, when this engine has it complete. Empty: the legs
+		 * are equal, nothing to do. Otherwise one leg stays the truth (leg
+		 * 0, unless this engine cannot reach its back ends now); the other
+		 * is recorded failed first (same sender, so applied before the
+		 * move), and the new owner opens it with the recorded regions
+		 * dirty, or all of them without a record (ctl_backends.c), and
+		 * copies them from the first once its back ends answer.
 		 */
+		struct clu_region_view rv;
+		bool rec = v->nlegs == 2 && clu_regions_get(f->clu, t->name, &rv, NULL, 0) == 0 &&
+			   rv.complete && rv.owner == t->old_owner && !rv.successor;
+		if (v->nlegs == 2) {
+			uint64_t nreg = (v->size + v->region_size - 1) / v->region_size;
+			if (rec)
+				log_notice("%s: replicated map of node %" PRIu32 ": %" PRIu64
+					   " of %" PRIu64 " regions may differ",
+					   t->name, t->old_owner, rv.count, nreg);
+			else
+				log_notice("%s: no replicated map of node %" PRIu32
+					   "'s writes: whole leg",
+					   t->name, t->old_owner);
+		}
 		if (v->nlegs == 2 && v->legs[0].state == VOL_LEG_OK &&
-		    v->legs[1].state == VOL_LEG_OK) {
+		    v->legs[1].state == VOL_LEG_OK && rec && rv.count == 0) {
+			log_notice("%s: legs in sync by the replicated map: no resync", t->name);
+		} else if (v->nlegs == 2 && v->legs[0].state == VOL_LEG_OK &&
+			   v->legs[1].state == VOL_LEG_OK) {
 			unsigned stale = !eng_backends_leg_up(eng_backends_get(), v, 0) &&
 						 eng_backends_leg_up(eng_backends_get(), v, 1)
 					     ? 0
@@ -213,9 +310,10 @@ static void takeover_fire(void *arg)
 			if (clu_submit(f->clu, &leg, leg_marked, NULL) < 0)
 				log_warn("%s: leg %u not marked for resync", t->name, stale);
 			else
-				log_notice("%s: leg %u to be resynced from leg %u (the lost "
-					   "owner's dirty regions are unknown)",
-					   t->name, stale, 1 - stale);
+				log_notice("%s: leg %u to be resynced from leg %u (%s)", t->name,
+					   stale, 1 - stale,
+					   rec ? "the regions of the replicated map"
+					       : "the lost owner's dirty regions are unknown");
 		}
 		Vm__MapChange chg = VM__MAP_CHANGE__INIT;
 		char portal[CLU_PORTAL_MAX];

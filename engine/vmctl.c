@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <qb/qbipcc.h>
 
@@ -30,7 +31,8 @@ static void usage(FILE *f)
 		"usage: vmctl [--json] [-s SOCKET] COMMAND\n"
 		"  cluster status                       members, quorum, map version, load\n"
 		"  volume list                          every volume of the map\n"
-		"  volume show NAME\n"
+		"  volume show NAME [--watch]           --watch: redraw every second while a "
+		"resync runs\n"
 		"  volume create NAME SIZE [--owner NODE] [--block-size 512|4096]\n"
 		"  volume move NAME NODE                hosts log out and log in again at NODE\n"
 		"  volume delete NAME\n"
@@ -41,7 +43,7 @@ static void usage(FILE *f)
 		"secret on a second line\n"
 		"  volume create ... [--mirror 1|2] [--extent SIZE]  legs on back ends\n"
 		"  backend add PORTAL TARGET-IQN [--lun N] [--chap USER]  secret from stdin\n"
-		"  backend list                         size, free space, state on this engine\n"
+		"  backend list                         size, free space, state on each engine\n"
 		"  backend remove ID                    only when no volume uses it\n"
 		"  host allow VOLUME INITIATOR-IQN\n"
 		"  host deny VOLUME INITIATOR-IQN       the volume stays closed when the last one "
@@ -247,6 +249,62 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * volume show NAME --watch: the same request once a second. On a terminal
+ * the screen is redrawn (the volume, its legs, the progress bar with an
+ * ETA); otherwise (a pipe, a file, --json) one line per second. Ends with 0
+ * once no resync runs (at once when none does), on Ctrl-C (the default
+ * SIGINT), or with the exit status of the first failed request.
+ */
+static int watch(const char *sock, const Vm__CtlRequest *rq)
+{
+	bool tty = isatty(STDOUT_FILENO) && !json;
+	struct vmctl_watch w = {.eta_s = -1};
+
+	for (;;) {
+		Vm__CtlReply *rep = NULL;
+		uint64_t t = now_ms();
+		int rc = call(sock, rq, &rep);
+		if (rc)
+			return rc;
+		if (rep->error || !rep->map || rep->map->n_volumes != 1) {
+			fprintf(stderr, "vmctl: %s\n",
+				rep->message[0] ? rep->message : strerror(-rep->error));
+			vm__ctl_reply__free_unpacked(rep, NULL);
+			return 1;
+		}
+		vmctl_virt_watch_sample(&w, rep, t);
+		bool running = vmctl_virt_resyncing(rep);
+		if (tty) {
+			printf("\033[H\033[J"); /* cursor home, clear below: redraw in place */
+			print_map(rep->map, true);
+			vmctl_virt_print_legs(rep, false, w.eta_s);
+			printf("%s\n",
+			       running ? "(every second; Ctrl-C to stop)" : "no resync running");
+		} else {
+			vmctl_virt_watch_line(rep, &w, json);
+		}
+		fflush(stdout);
+		vm__ctl_reply__free_unpacked(rep, NULL);
+		if (!running)
+			return 0;
+		uint64_t spent = now_ms() - t;
+		if (spent < 1000) {
+			struct timespec ts = {0, (long)(1000 - spent) * 1000000L};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
+}
+
 static int read_secret(char *buf, size_t len)
 {
 	if (isatty(STDIN_FILENO))
@@ -264,13 +322,18 @@ int main(int argc, char **argv)
 	const char *sock = getenv("VMCTL_SOCKET");
 	const char *owner = "";
 	uint32_t block_size = 0;
+	bool watching = false;
 	Vm__CtlRequest rq = VM__CTL_REQUEST__INIT;
 	char secret[512], tsecret[512];
 	int opt, rc;
 	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},	     {"socket", required_argument, NULL, 's'},
-	    {"owner", required_argument, NULL, 'o'}, {"block-size", required_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"owner", required_argument, NULL, 'o'},
+	    {"block-size", required_argument, NULL, 'b'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"watch", no_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
 
 	if (!sock || !*sock)
@@ -291,6 +354,9 @@ int main(int argc, char **argv)
 			if (block_size != 512 && block_size != 4096)
 				return bad_usage("--block-size must be 512 or 4096");
 			break;
+		case 'w':
+			watching = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -305,6 +371,8 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
+		} else if (strcmp(argv[i], "--watch") == 0) {
+			watching = true;
 		} else if ((strcmp(argv[i], "--owner") == 0 ||
 			    strcmp(argv[i], "--block-size") == 0) &&
 			   i + 1 < argc) {
@@ -395,6 +463,11 @@ int main(int argc, char **argv)
 	}
 	if (nargs >= 3)
 		rq.name = args[2];
+	if (watching) {
+		if (rq.cmd != VM__CTL_CMD__CTL_VOLUME_SHOW)
+			return bad_usage("--watch goes with volume show");
+		return watch(sock, &rq);
+	}
 
 	Vm__CtlReply *rep = NULL;
 	if ((rc = call(sock, &rq, &rep)) != 0)
@@ -411,7 +484,7 @@ int main(int argc, char **argv)
 	} else if (rep->map) {
 		print_map(rep->map, rq.cmd != VM__CTL_CMD__CTL_VOLUME_LIST);
 		if (rq.cmd != VM__CTL_CMD__CTL_VOLUME_LIST && !json)
-			vmctl_virt_print_legs(rep, json);
+			vmctl_virt_print_legs(rep, json, -1);
 	} else if (json) {
 		printf("{\"result\":");
 		json_str(rep->message);

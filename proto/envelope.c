@@ -22,7 +22,10 @@ static const struct {
     {PROTO_MAP_CHANGE, "map-change", 8192},
     {PROTO_SYNC_VERSION, "sync-version", 1024},
     {PROTO_SYNC_MAP, "sync-map", PROTO_MAX_PAYLOAD},
-    {PROTO_LOAD_REPORT, "load-report", 256},
+    /* 64 back ends' BackendSeen (25 bytes at most each) and the figures. */
+    {PROTO_LOAD_REPORT, "load-report", 2048},
+    /* A part carries at most CLU_REGIONS_PART_WORDS (4096) words: 13 bytes each. */
+    {PROTO_REGION_INTENT, "region-intent", 65536},
     {PROTO_CTL_REQUEST, "ctl-request", 8192},
     {PROTO_CTL_REPLY, "ctl-reply", PROTO_MAX_PAYLOAD},
     {PROTO_MAP_FILE, "map-file", PROTO_MAX_PAYLOAD},

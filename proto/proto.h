@@ -41,13 +41,14 @@ _Static_assert(offsetof(struct proto_env, crc) == 12, "frozen");
 
 /* Message types; numbers are frozen on the wire and in map files. */
 enum proto_type {
-	PROTO_MAP_CHANGE = 1,	/* Vm__MapChange (CPG) */
-	PROTO_SYNC_VERSION = 2, /* Vm__SyncVersion (CPG) */
-	PROTO_SYNC_MAP = 3,	/* Vm__SyncMap (CPG) */
-	PROTO_LOAD_REPORT = 4,	/* Vm__LoadReport (CPG) */
-	PROTO_CTL_REQUEST = 16, /* Vm__CtlRequest (IPC) */
-	PROTO_CTL_REPLY = 17,	/* Vm__CtlReply (IPC) */
-	PROTO_MAP_FILE = 32,	/* Vm__Map (the persisted map) */
+	PROTO_MAP_CHANGE = 1,	 /* Vm__MapChange (CPG) */
+	PROTO_SYNC_VERSION = 2,	 /* Vm__SyncVersion (CPG) */
+	PROTO_SYNC_MAP = 3,	 /* Vm__SyncMap (CPG) */
+	PROTO_LOAD_REPORT = 4,	 /* Vm__LoadReport (CPG) */
+	PROTO_REGION_INTENT = 5, /* Vm__RegionIntent (CPG) */
+	PROTO_CTL_REQUEST = 16,	 /* Vm__CtlRequest (IPC) */
+	PROTO_CTL_REPLY = 17,	 /* Vm__CtlReply (IPC) */
+	PROTO_MAP_FILE = 32,	 /* Vm__Map (the persisted map) */
 };
 
 /* Largest payload accepted for \p type, 0 for an unknown type. */

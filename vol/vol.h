@@ -334,12 +334,54 @@ void vol_desc_free(struct vol_desc *d);
 /* A leg changed state (failed on an I/O error, resync started or done). */
 typedef void (*vol_leg_event_cb)(void *arg, struct vol *v, unsigned leg, enum vol_leg_state st);
 
+/*
+ * Write intent: the regions whose legs may differ, recorded outside this
+ * engine (by the cluster, at the partner) so that a new owner after a crash
+ * resyncs only them. The owner may die after one leg has a write and before
+ * the other does; so a region must be recorded BEFORE the first write to it
+ * goes to any leg. A region stays "intended" while it is written; once idle
+ * (no write for VOL_INTENT_IDLE_MS, none in flight, not dirty because a leg
+ * is out of service) it is cleared again.
+ */
+#define VOL_INTENT_IDLE_MS 5000
+
+enum vol_intent_op {
+	VOL_INTENT_SET,	  /* these regions may differ from now on (writes wait for it) */
+	VOL_INTENT_CLEAR, /* these regions are in sync again (nobody waits) */
+	VOL_INTENT_FULL,  /* every region that may differ: replaces the record */
+};
+
+/* Completion of a SET: 0 once recorded, or a negative errno. */
+typedef void (*vol_intent_done_fn)(void *done_arg, int status);
+
+/*
+ * The hook of a mirrored volume's write intent. \p words is a bitmap of
+ * \p nwords 64-bit words (region i: bit i % 64 of word i / 64), valid during
+ * the call only: copy it. Calls come one at a time per volume, in the order
+ * the record must apply them, from any thread (the one whose write needed
+ * them, or the one calling vol_virt_intent_tick() / _full()), never with a
+ * vol lock held; the hook must not block nor call into the volume.
+ * SET: returns 0 and calls \p done(\p done_arg, status) exactly once, later
+ * (never inline), from a reactor thread that has a vol_chan (any thread
+ * when no reactor runs, as in unit tests), and not after vol_close(); status
+ * 0 means recorded: the writes that waited for it go; a negative errno fails
+ * them (-EIO) and the regions are tried again at the next tick. A negative
+ * return: \p done is never called and the volume tries again at the next
+ * vol_virt_intent_tick() (writes keep waiting). CLEAR and FULL: \p done is
+ * NULL and nobody waits; a negative return is retried at the next tick.
+ */
+typedef int (*vol_intent_fn)(void *arg, struct vol *v, enum vol_intent_op op, const uint64_t *words,
+			     size_t nwords, vol_intent_done_fn done, void *done_arg);
+
 struct vol_virt_params {
 	vol_leg_event_cb leg_cb; /* optional */
 	void *leg_cb_arg;
 	/* Child requests preallocated for the volume (no malloc per I/O);
 	 * 0: 512. A request needing more than all of them is refused. */
 	unsigned max_children;
+	/* Write intent (optional, mirrors of 2 legs only): NULL, no waiting. */
+	vol_intent_fn intent_cb;
+	void *intent_arg;
 };
 
 /*
@@ -368,6 +410,12 @@ struct vol_virt_status {
 	uint64_t resync_done;  /* copied so far */
 	uint64_t reads_retried;
 	uint64_t writes_degraded; /* writes acknowledged with a leg missing */
+	/* Write intent (zero without a hook): */
+	uint64_t intent_regions; /* recorded as possibly differing */
+	uint64_t intent_rounds;	 /* SET rounds sent */
+	uint64_t intent_cleared; /* regions cleared once idle */
+	uint64_t intent_waits;	 /* writes that waited for a round */
+	unsigned intent_waiting; /* writes waiting now */
 };
 void vol_virt_status(struct vol *v, struct vol_virt_status *st);
 
@@ -375,13 +423,28 @@ void vol_virt_status(struct vol *v, struct vol_virt_status *st);
  * The dirty-region bitmap (bit i: region i differs between the legs), as
  * 64-bit words, region 0 in bit 0 of word 0: for the map and the partner.
  * get: copies min(nwords, needed) words and returns the number needed.
- * set: ORs \p words in (after a restart or failover).
+ * set: ORs \p words in (after a restart or failover); with a write intent
+ * hook, the new bits are recorded too (a SET nobody waits for).
  */
 size_t vol_virt_dirty_get(struct vol *v, uint64_t *words, size_t nwords);
 void vol_virt_dirty_set(struct vol *v, const uint64_t *words, size_t nwords);
 
 /* Mark leg \p leg failed by hand (the map says so, or an operator). */
 int vol_virt_fail_leg(struct vol *v, unsigned leg);
+
+/*
+ * Write intent upkeep, every second or so, from any thread that is not
+ * inside a vol callback: regions idle for VOL_INTENT_IDLE_MS (by \p now_ms,
+ * a monotonic clock in ms) are cleared (one CLEAR), and a hook call that
+ * failed is tried again. No-op without a hook.
+ */
+void vol_virt_intent_tick(struct vol *v, uint64_t now_ms);
+/*
+ * Send the whole intent set (FULL) soon, through the hook: after the volume
+ * opened, and whenever the record's holders may have missed something (a
+ * member joined). Any thread, as vol_virt_intent_tick(). No-op without a hook.
+ */
+void vol_virt_intent_full(struct vol *v);
 
 /*
  * Resync leg \p leg (FAILED, its back end working again) from the OK leg:

@@ -1,6 +1,7 @@
 /*
  * vol_internal.h: shared between the vol/ sources only (the local-file
- * volume in vol_file.c and its libaio channel in vol_chan.c).
+ * volume in vol_file.c and its libaio channel in vol_chan.c; virtualized
+ * volumes in vol_virt.c, vol_resync.c, vol_intent.c and vol_grow.c).
  */
 #ifndef VMENGINE_VOL_INTERNAL_H
 #define VMENGINE_VOL_INTERNAL_H
@@ -119,6 +120,7 @@ enum virt_where {
 	VIRT_INFLIGHT, /* a write-type request at the back ends */
 	VIRT_BLOCKED,  /* waits for the region a resync copies */
 	VIRT_WAITING,  /* waits for free child requests */
+	VIRT_INTENT,   /* waits for its regions to be recorded (write intent) */
 };
 struct virt_parent {
 	TAILQ_ENTRY(virt_parent) link;
@@ -139,6 +141,39 @@ struct virt_leg {
 };
 
 struct virt_resync;
+
+/*
+ * Write intent (vol_intent.c), under vv->lock except where noted. Every
+ * bitmap has nwords words (grown lazily after vol_virt_grow()). A region is
+ * in at most one of set, pend, next and clear:
+ *   set   the record has it (a write there may go at once);
+ *   pend  in the SET round in flight;
+ *   next  for the next round (a round is in flight, or the hook failed);
+ *   clear taken out of set once idle, its CLEAR not handed to the hook yet
+ *         (a write there puts it straight back into set).
+ * touched: written since the last idle sweep (any of the above).
+ */
+struct virt_intent {
+	vol_intent_fn fn; /* NULL: no write intent */
+	void *arg;
+	size_t nwords;
+	uint64_t *set, *pend, *next, *clear, *touched;
+	uint64_t nset, nnext, nclear;
+	bool round;	/* a SET round is in flight */
+	bool want_full; /* a FULL is to be sent */
+	bool hold;	/* the hook failed: no new round before the next tick */
+	bool emitting;	/* a thread is calling fn: others only queue work */
+	bool kick;	/* a dirty region was noted: pump once unlocked */
+	uint64_t *out;	/* the emitter's copy for fn (emitter only) */
+	size_t out_words;
+	uint64_t sweep_ms;	/* last idle sweep */
+	uint64_t stream_end[4]; /* where recent writes ended: a stream continues there */
+	uint8_t stream_run[4];	/* how many writes in a row continued it */
+	unsigned stream_slot;
+	struct virt_parent_list waiting; /* writes waiting for a round */
+	unsigned nwaiting;
+	uint64_t rounds, cleared, waits;
+};
 
 /*
  * A virtualized volume. Everything below the lock is shared by the reactors
@@ -177,6 +212,7 @@ struct vol_virt {
 	uint64_t resync_total, resync_done;
 	unsigned resync_leg;
 	uint64_t reads_retried, writes_degraded;
+	struct virt_intent in;
 };
 
 static inline struct virt_parent *virt_parent(struct vol_io *io)
@@ -187,6 +223,22 @@ static inline struct vol_io *virt_parent_io(struct virt_parent *p)
 {
 	return UTIL_CONTAINER_OF((void *)p, struct vol_io, priv);
 }
+
+/* vol_intent.c, for vol_virt.c and vol_resync.c. */
+int virt_intent_init(struct vol_virt *vv, const struct vol_virt_params *p);
+void virt_intent_fini(struct vol_virt *vv);
+/*
+ * May the write-type request \p p at [off, off+len) go to the legs now?
+ * True: its regions are recorded. False with *\p rc 0: it waits on the
+ * intent list (a round will carry its regions; call virt_intent_pump()
+ * after unlocking); with *\p rc < 0: refuse it with that error. Locked.
+ */
+bool virt_intent_admit_locked(struct vol_virt *vv, struct virt_parent *p, uint64_t off,
+			      uint64_t len, int *rc);
+/* Region \p r became dirty (a leg missed a write): record it, nobody waits. Locked. */
+void virt_intent_note_locked(struct vol_virt *vv, uint64_t r);
+/* Hand the queued work (CLEAR, FULL, the next SET round) to the hook. Unlocked. */
+void virt_intent_pump(struct vol_virt *vv);
 
 /* vol_virt.c, for vol_resync.c. Locked: with vv->lock held. */
 void virt_mark_dirty_locked(struct vol_virt *vv, uint64_t off, uint64_t len);

@@ -411,6 +411,10 @@ void vol_virt_dirty_set(struct vol *v, const uint64_t *words, size_t nwords)
 			add &= (1ull << (vv->nregions % 64)) - 1;
 		vv->dirty[i] |= add;
 		vv->ndirty += (uint64_t)__builtin_popcountll(add);
+		/* The legs differ there: the write intent record must say so. */
+		for (uint64_t b = add; b; b &= b - 1)
+			virt_intent_note_locked(vv, i * 64 + (uint64_t)__builtin_ctzll(b));
 	}
 	pthread_mutex_unlock(&vv->lock);
+	virt_report_events(vv); /* hands the noted regions to the hook */
 }

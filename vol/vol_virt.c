@@ -12,7 +12,10 @@
  * - the last OK leg is never failed: its errors go to the host instead, so
  *   a volume never loses its only up-to-date copy by bookkeeping;
  * - while a leg is FAILED, every write sets the dirty-region bits of its
- *   range before it is submitted, so a later resync copies exactly them.
+ *   range before it is submitted, so a later resync copies exactly them;
+ * - with a write intent hook (vol_intent.c), a write to a region that is not
+ *   recorded yet waits until it is, so that whoever takes the volume over
+ *   after a crash knows where the legs may differ.
  *
  * Child requests come from a pool allocated with the volume; a request that
  * finds the pool empty waits on a list and is resubmitted on its own channel
@@ -109,6 +112,8 @@ void virt_mark_dirty_locked(struct vol_virt *vv, uint64_t off, uint64_t len)
 		if (!(vv->dirty[r / 64] & bit)) {
 			vv->dirty[r / 64] |= bit;
 			vv->ndirty++;
+			/* The legs differ there now: the record must say so. */
+			virt_intent_note_locked(vv, r);
 		}
 	}
 }
@@ -152,13 +157,18 @@ void virt_report_events(struct vol_virt *vv)
 {
 	unsigned mask;
 	enum vol_leg_state st[VOL_MAX_LEGS];
+	bool kick;
 
 	pthread_mutex_lock(&vv->lock);
 	mask = vv->ev_mask;
 	vv->ev_mask = 0;
 	for (unsigned l = 0; l < vv->nlegs; l++)
 		st[l] = vv->legs[l].state;
+	kick = vv->in.kick;
+	vv->in.kick = false;
 	pthread_mutex_unlock(&vv->lock);
+	if (kick)
+		virt_intent_pump(vv);
 	if (!vv->leg_cb)
 		return;
 	for (unsigned l = 0; l < vv->nlegs; l++)
@@ -404,7 +414,7 @@ int vol_virt_submit(struct vol_chan *ch, struct vol *v, struct vol_io *io)
 	unsigned fleg[16];
 	unsigned mask = 0, nlegs, nsl, need, nk = 0;
 	struct virt_parent_list wake;
-	bool done, kick = false;
+	bool done, kick = false, pump = false;
 	int rc = 0, leg = -1;
 
 	memset(p, 0, sizeof(*p));
@@ -439,6 +449,11 @@ int vol_virt_submit(struct vol_chan *ch, struct vol *v, struct vol_io *io)
 	if (op_writes(io->op) && !virt_resync_admit_locked(vv, io->offset, io->len)) {
 		p->where = VIRT_BLOCKED;
 		TAILQ_INSERT_TAIL(&vv->blocked, p, link);
+		goto out_unlock;
+	}
+	/* Write intent: the regions are recorded before any leg sees the write. */
+	if (op_writes(io->op) && !virt_intent_admit_locked(vv, p, io->offset, io->len, &rc)) {
+		pump = rc == 0;
 		goto out_unlock;
 	}
 	if (need > vv->nfree || !TAILQ_EMPTY(&vv->waiting)) {
@@ -522,6 +537,8 @@ int vol_virt_submit(struct vol_chan *ch, struct vol *v, struct vol_io *io)
 
 out_unlock:
 	pthread_mutex_unlock(&vv->lock);
+	if (pump)
+		virt_intent_pump(vv);
 	return rc;
 }
 
@@ -591,6 +608,7 @@ static void virt_free(struct vol_virt *vv)
 	free(vv->children);
 	free(vv->dirty);
 	free(vv->bes);
+	virt_intent_fini(vv);
 	pthread_mutex_destroy(&vv->lock);
 	free(vv);
 }
@@ -649,6 +667,8 @@ int vol_open_virt(const struct vol_desc *d, struct vol_backend *const *backends,
 	rc = -ENOMEM;
 	if (!vv->dirty || !vv->children)
 		goto err;
+	if ((rc = virt_intent_init(vv, prm)) < 0)
+		goto err;
 	for (unsigned i = 0; i < vv->nchildren; i++)
 		SLIST_INSERT_HEAD(&vv->free_children, &vv->children[i], free_link);
 	vv->nfree = vv->nchildren;
@@ -687,7 +707,8 @@ void vol_virt_close(struct vol *v)
 {
 	struct vol_virt *vv = v->virt;
 
-	if (vv->rs || !TAILQ_EMPTY(&vv->inflight) || vv->nfree != vv->nchildren)
+	if (vv->rs || !TAILQ_EMPTY(&vv->inflight) || vv->nfree != vv->nchildren ||
+	    !TAILQ_EMPTY(&vv->in.waiting) || vv->in.round)
 		log_err("volume %s closed with I/O or a resync running", v->name);
 	virt_free(vv);
 	free(v);
@@ -717,6 +738,11 @@ void vol_virt_status(struct vol *v, struct vol_virt_status *st)
 	st->resync_done = vv->resync_done;
 	st->reads_retried = vv->reads_retried;
 	st->writes_degraded = vv->writes_degraded;
+	st->intent_regions = vv->in.nset;
+	st->intent_rounds = vv->in.rounds;
+	st->intent_cleared = vv->in.cleared;
+	st->intent_waits = vv->in.waits;
+	st->intent_waiting = vv->in.nwaiting;
 	pthread_mutex_unlock(&vv->lock);
 }
 

@@ -9,15 +9,20 @@
 # from the host namespace to n1's service address, and
 #   1. n1 is killed (kill -9, engine and Corosync): its partner takes the
 #      volume and the address over; I/O resumes at the same address; the
-#      longest I/O pause is printed; the new owner resyncs one leg from the
-#      other (the dead owner's dirty regions are unknown); `vmio verify --check`
-#      finds 0 lost or torn, and both legs compare equal block for block;
+#      longest I/O pause is printed; the new owner resyncs only the regions
+#      of the dead owner's replicated write intent (fewer than the volume's),
+#      not a whole leg; `vmio verify --check` finds 0 lost or torn, and both
+#      legs compare equal block for block;
 #   2. the back end tgtd is killed under load: its leg is recorded failed and
-#      writes go on degraded; restarted: the leg is resynced and recorded ok;
-#      both legs (the two back-end files) compare equal block for block;
+#      writes go on degraded, and `vmctl backend list` on the owner shows b1
+#      FAILED for the owner; restarted: the leg is resynced and recorded ok;
+#      both legs (the two back-end files) compare equal block for block, and
+#      every engine's `backend list` shows b1 up on all three engines;
 #   3. the owner is partitioned instead: it fences itself, the majority takes
-#      over; no write is accepted by two engines at once, so the verifier
-#      finds no divergence, and the legs compare equal once resynced.
+#      over after having both back ends refuse it (its persistent reservation
+#      key is gone from them, PR IN READ KEYS); no write is accepted by two
+#      engines at once, so the verifier finds no divergence, and the legs
+#      compare equal once resynced; healed, it registers its key again.
 # Case 3 depends on case 2 having been noticed by the engines that do not own
 # the volume: their sessions to tgtd died while idle, and only the session
 # state callback (iscsi-init) fails such a back end so it is logged in again;
@@ -102,6 +107,14 @@ leg_failed() { # leg_failed NODE LEG
 backends_up() { # backends_up NODE: this engine is logged in to both back ends
 	[ "$(vmctl "$1" backend list 2>/dev/null | grep -c ' up ')" -eq 2 ]
 }
+# has_key PORTAL TARGET LUN KEY: the back end's PR IN READ KEYS lists KEY
+# (asked from the host namespace; the asking session registers nothing).
+has_key() {
+	timeout 20 "$LAB" exec host "$BUILD/tests/tools/pr_aptpl" "iscsi://$1/$2/$3" \
+		"$IQN.test:keys" keys 2>/dev/null | grep -qx "$4"
+}
+not_has_key() { ! has_key "$@"; }
+
 # legs_equal: the volume's bytes on both back ends (first allocations on
 # fresh LUNs, so every extent is at the same offset on each) are the same.
 legs_equal() {
@@ -185,6 +198,7 @@ echo "     calibration: 10000 writes in ${secs:-?} s; $WRITES writes per run"
 check "legs equal after the first writes" legs_equal
 
 # ---- 1. kill -9 the owner ----
+resync_line_found() { [ -n "$(resync_line)" ]; }
 J1=$LAB_DIR/j1
 start_io "$J1" "$WRITES"
 sleep 3
@@ -198,8 +212,19 @@ end_io "$J1" "kill -9 of the owner"
 KILL_PAUSE=$LAST_PAUSE
 check "the longest I/O pause after kill -9 is under 5 s ($KILL_PAUSE ms)" \
 	awk -v p="$KILL_PAUSE" 'BEGIN { exit !(p < 5000) }'
-check "the new owner resyncs a leg (the dead owner's dirty regions are unknown)" \
-	grep -q "$VOL: leg [01] back end is back: resync" "$LAB_DIR/n$partner/engine.log"
+# The new owner copies only the regions of n1's replicated write intent
+# (those vmio was writing), not a whole leg: "resync N of M regions".
+resync_line() {
+	grep -o "$VOL: resync [0-9]* of [0-9]* regions from the replicated map" \
+		"$LAB_DIR/n$partner/engine.log" | tail -n 1
+}
+wait_for "the new owner resyncs from the replicated map" 10 resync_line_found
+rl=$(resync_line)
+rn=$(echo "$rl" | awk '{ print $3 }')
+rm_=$(echo "$rl" | awk '{ print $5 }')
+echo "     ${rl:-no replicated-map line in the log of n$partner}"
+check "the new owner resyncs only the replicated regions (${rn:-?} of ${rm_:-?}, fewer than all)" \
+	test -n "$rn" -a -n "$rm_" -a "${rn:-0}" -gt 0 -a "${rn:-0}" -lt "${rm_:-0}"
 wait_for "both legs ok again after the takeover" 60 legs_ok n$partner
 check_journal "$J1" "after kill -9"
 check "legs equal block for block after the takeover" legs_equal
@@ -218,6 +243,22 @@ if wait_for "a leg is recorded failed (degraded)" 30 sh -c \
 	"'$LAB' exec n$O vmctl volume show $VOL | grep -q 'leg [01]: failed'"; then
 	vmctl n$O volume show $VOL | grep 'leg' | sed 's/^/     /'
 fi
+# b1_row NODE: b1's line of `vmctl backend list` on NODE (STATE: NODE's
+# own view; ENGINES: every member's, "n1:up n2:up n3:FAILED").
+b1_row() {
+	vmctl "$1" backend list 2>/dev/null | grep " $P1 "
+}
+b1_failed_on_owner() {
+	b1_row n$O | grep -qE " failed +(n[0-9]:[A-Za-z?]+ )*n$O:FAILED( |\$)"
+}
+b1_up_everywhere() { # b1_up_everywhere NODE: NODE shows b1 up on all three engines
+	b1_row "$1" | grep -qE " up +n1:up n2:up n3:up\$"
+}
+if wait_for "backend list on the owner n$O: b1 FAILED for n$O" 10 b1_failed_on_owner; then
+	b1_row n$O | sed 's/^/     /'
+else
+	vmctl n$O backend list | sed 's/^/     | /'
+fi
 sleep 2
 running "while degraded"
 check "tgtd restarted (same disk)" timeout 60 "$LAB" start b1
@@ -228,6 +269,12 @@ check_journal "$J2" "after the tgtd restart"
 check "legs equal block for block after the resync" legs_equal
 for n in 1 2 3; do
 	wait_for "n$n logged in to both back ends again" 30 backends_up n$n
+done
+# Load reports (every 3 s) carry each engine's view to the others.
+for n in 1 2 3; do
+	if ! wait_for "backend list on n$n: b1 up on n1, n2 and n3" 20 b1_up_everywhere n$n; then
+		vmctl n$n backend list | sed 's/^/     | /'
+	fi
 done
 
 # ---- 3. partition the owner ----
@@ -244,9 +291,21 @@ check "n$X dropped 10.77.0.101" not_holds n$X 10.77.0.101
 wait_for "the majority (n$1, n$2) takes $VOL over" 20 not_owned_by n$1 "$X"
 Y=$(owner_of n$1)
 wait_for "n$Y holds 10.77.0.101" 10 holds n$Y 10.77.0.101
+# The back ends refuse the partitioned engine before the new owner serves:
+# its registrations are gone (PREEMPT AND ABORT), the new owner's remain.
+KX=$(printf '0x564d4500000000%02x' "$X")
+KY=$(printf '0x564d4500000000%02x' "$Y")
+check "n$Y fenced n$X off both back ends before serving" \
+	test "$(grep -c "key $KX fenced off" "$LAB_DIR/n$Y/engine.log")" -ge 2
+check "b1 (tgtd) lists n$Y's key" has_key "$P1" "$T1" "$L1" "$KY"
+check "b1 (tgtd) no longer lists n$X's key" not_has_key "$P1" "$T1" "$L1" "$KX"
+check "b2 (vmengine) lists n$Y's key" has_key "$P2" "$T2" "$L2" "$KY"
+check "b2 (vmengine) no longer lists n$X's key" not_has_key "$P2" "$T2" "$L2" "$KX"
 end_io "$J3" "partition of the owner"
 "$LAB" heal
 wait_for "n$X back in sync with 3 members" 40 synced n$X 3
+wait_for "n$X registered on b1 again (quorum back)" 20 has_key "$P1" "$T1" "$L1" "$KX"
+wait_for "n$X registered on b2 again" 20 has_key "$P2" "$T2" "$L2" "$KX"
 check "n$X serves no longer and holds no 10.77.0.101" not_holds n$X 10.77.0.101
 wait_for "both legs ok again after the takeover" 60 legs_ok n$Y
 check_journal "$J3" "after the partition (no divergence)"

@@ -1,12 +1,14 @@
 /*
  * pr_aptpl: a small persistent reservation client for the APTPL test
- * (tests/conformance/aptpl.sh), built on the engine's own initiator
+ * (tests/conformance/aptpl.sh) and the fencing checks of
+ * tests/cluster/failover-mirror.sh, built on the engine's own initiator
  * library. It always logs in with the same initiator name and ISID, so it
  * is the same I_T nexus before and after an engine restart.
  *
  *   pr_aptpl URL INITIATOR reserve KEY   REGISTER AND IGNORE (APTPL) + RESERVE WE
  *   pr_aptpl URL INITIATOR read          PR IN READ RESERVATION: "reserved KEY TYPE" or "none"
  *   pr_aptpl URL INITIATOR clear KEY     REGISTER AND IGNORE (APTPL) + CLEAR
+ *   pr_aptpl URL INITIATOR keys          PR IN READ KEYS: one "0xKEY" line per registration
  *
  * Exit status 0 on success, 1 on a SCSI or connection error.
  */
@@ -25,6 +27,7 @@ enum mode {
 	MODE_RESERVE,
 	MODE_READ,
 	MODE_CLEAR,
+	MODE_KEYS,
 };
 
 struct ctx {
@@ -35,7 +38,7 @@ struct ctx {
 	int step;
 	int rc;
 	struct ini_scsi_req req;
-	uint8_t buf[64];
+	uint8_t buf[1024];
 	struct iovec iov;
 };
 
@@ -96,6 +99,15 @@ static int send_prin(struct ctx *c, uint8_t sa)
 	return ini_scsi(c->s, &c->req, step, c);
 }
 
+/* READ KEYS parameter data (SPC-4 6.15.2): generation, length, the keys. */
+static void print_keys(const struct ctx *c)
+{
+	uint32_t len = get_be32(c->buf + 4);
+
+	for (uint32_t i = 0; i + 8 <= len && 8 + i + 8 <= sizeof(c->buf); i += 8)
+		printf("0x%016" PRIx64 "\n", get_be64(c->buf + 8 + i));
+}
+
 static void print_reservation(const struct ctx *c)
 {
 	if (get_be32(c->buf + 4) < 16) {
@@ -134,6 +146,14 @@ static void step(void *arg, int rc)
 		else
 			goto done;
 		break;
+	case MODE_KEYS:
+		if (n == 0) {
+			rc = send_prin(c, 0x00); /* READ KEYS */
+		} else {
+			print_keys(c);
+			goto done;
+		}
+		break;
 	default:
 		if (n == 0) {
 			rc = send_prin(c, 0x01); /* READ RESERVATION */
@@ -156,8 +176,10 @@ int main(int argc, char **argv)
 	struct ctx c = {0};
 	signal(SIGPIPE, SIG_IGN); /* connection losses are handled (iscsi-init/ini.h) */
 
-	if (argc < 4 || (strcmp(argv[3], "read") != 0 && argc < 5)) {
-		fprintf(stderr, "usage: %s URL INITIATOR reserve|clear KEY | read\n", argv[0]);
+	if (argc < 4 ||
+	    (strcmp(argv[3], "read") != 0 && strcmp(argv[3], "keys") != 0 && argc < 5)) {
+		fprintf(stderr, "usage: %s URL INITIATOR reserve|clear KEY | read | keys\n",
+			argv[0]);
 		return 2;
 	}
 	ini_config_default(&cfg);
@@ -176,9 +198,11 @@ int main(int argc, char **argv)
 		c.mode = MODE_RESERVE;
 	else if (strcmp(argv[3], "clear") == 0)
 		c.mode = MODE_CLEAR;
+	else if (strcmp(argv[3], "keys") == 0)
+		c.mode = MODE_KEYS;
 	else
 		c.mode = MODE_READ;
-	if (c.mode != MODE_READ)
+	if (c.mode != MODE_READ && c.mode != MODE_KEYS)
 		c.key = strtoull(argv[4], NULL, 0);
 	c.r = util_reactor_create("pr_aptpl");
 	if (!c.r || ini_session_create(c.r, &cfg, &c.s) < 0) {

@@ -77,7 +77,7 @@ static void test_pack_unpack(void)
 	free(buf);
 	/* Too big for its type: refused at pack time. */
 	Vm__LoadReport lr = VM__LOAD_REPORT__INIT;
-	char big[300];
+	char big[4096]; /* above the load report's limit */
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	c.name = big;
