@@ -117,19 +117,20 @@ static bool want_region_locked(struct virt_intent *in, uint64_t r)
 }
 
 /*
- * A sequential stream (a write that starts where a recent one ended) soon
- * needs the regions after it. Asked for ahead, they are recorded before the
- * stream gets there, so it never stops at a region boundary to wait for a
- * round; and asked for in chunks (INTENT_AHEAD regions, again only once the
- * stream is half-way through them), so that a stream costs one message per
- * INTENT_AHEAD / 2 regions, not one per region. Messages are what a write
- * intent costs: Corosync keeps its token rotating as long as they keep
- * coming (measured in the lab: one SET per 1 MiB region at 200 MB/s kept
- * the three Corosync daemons at most of a core and halved a cold 128 KiB
- * sequential write). Random writes do not start where another one ended
- * INTENT_STREAM_RUN times in a row, so they get nothing ahead. The price: up to INTENT_AHEAD
- * regions a stream never wrote stay recorded until they are idle like the others. Returns how many
- * regions after \p last to ask for. Locked.
+ * A sequential stream (writes that each start where the previous one
+ * ended) soon needs the regions after it. Asked for ahead, they are
+ * recorded before the stream gets there, so it never stops at a region
+ * boundary to wait for a round; and asked for in chunks (INTENT_AHEAD
+ * regions, again only once the stream is half-way through them), so that a
+ * stream costs one message per INTENT_AHEAD / 2 regions, not one per region.
+ * Messages are what a write intent costs: Corosync keeps its token rotating
+ * as long as they keep coming (measured in the lab: one SET per 1 MiB
+ * region at 200 MB/s kept the three Corosync daemons at most of a core and
+ * halved a cold 128 KiB sequential write). Random writes hardly ever
+ * continue one another INTENT_STREAM_RUN times in a row, so they get
+ * nothing ahead. The price: up to INTENT_AHEAD regions a stream never wrote
+ * stay recorded until they are idle like the others. stream_ahead() returns
+ * how many regions after \p last to ask for. Locked.
  */
 #define INTENT_AHEAD	  16
 #define INTENT_STREAM_RUN 3 /* writes in a row that make a stream */
