@@ -158,7 +158,7 @@ static void answer_later(void *arg)
 {
 	struct fence_run *run = arg;
 
-	run_answer(run, 0);
+	run_answer(run, run->rc);
 	free(run);
 }
 
@@ -184,8 +184,10 @@ int eng_fence_nodes(struct eng_backends *eb, const uint32_t *nodes, unsigned n, 
 	for (unsigned i = 0; i < nb; i++)
 		for (unsigned k = 0; k < n; k++) {
 			struct fence_op *op = calloc(1, sizeof(*op));
-			if (!op)
-				continue; /* counted below: the run answers -ENOMEM */
+			if (!op) {
+				run->rc = -ENOMEM; /* the run answers it */
+				continue;
+			}
 			op->run = run;
 			op->be = bes[i];
 			op->op = VOL_PR_FENCE;

@@ -21,6 +21,18 @@ static struct fx_conn *start(void)
 	return fx_session(&p);
 }
 
+/* Another I_T nexus to the same target: same initiator, another ISID. */
+static struct fx_conn *second_nexus(void)
+{
+	struct fx_params p;
+	struct fx_conn *b = fx_connect();
+
+	fx_params_default(&p);
+	b->isid[5] = 2;
+	CU_ASSERT_EQUAL_FATAL(fx_login(b, &p, NULL), ISCSI_LS_SUCCESS);
+	return b;
+}
+
 /* Wait for the TMF response to \p itt; returns its Response field (0xfe: none). */
 static uint8_t tmf_response(struct fx_conn *c, uint32_t itt)
 {
@@ -111,12 +123,7 @@ static void test_abort_unseen_task(void)
 static void test_lun_reset_unit_attention(void)
 {
 	struct fx_conn *a = start();
-	struct fx_params p;
-
-	fx_params_default(&p);
-	struct fx_conn *b = fx_connect();
-	b->isid[5] = 2;
-	CU_ASSERT_EQUAL_FATAL(fx_login(b, &p, NULL), ISCSI_LS_SUCCESS);
+	struct fx_conn *b = second_nexus();
 	CU_ASSERT_EQUAL(tur_result(a), 0);
 	CU_ASSERT_EQUAL(tur_result(b), 0);
 
@@ -144,12 +151,7 @@ static void test_lun_reset_unit_attention(void)
 static void test_target_resets(void)
 {
 	struct fx_conn *a = start();
-	struct fx_params p;
-
-	fx_params_default(&p);
-	struct fx_conn *b = fx_connect();
-	b->isid[5] = 2;
-	CU_ASSERT_EQUAL_FATAL(fx_login(b, &p, NULL), ISCSI_LS_SUCCESS);
+	struct fx_conn *b = second_nexus();
 
 	uint32_t titt = fx_tmf(a, ISCSI_TMF_TARGET_WARM_RESET, 0, ISCSI_RSVD_TAG, 0);
 	CU_ASSERT_EQUAL(tmf_response(a, titt), ISCSI_TMF_RSP_COMPLETE);
