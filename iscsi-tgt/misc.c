@@ -381,7 +381,7 @@ int tgt_tmf_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		tmf_abort_lun(c, h, true);
 		if (lu) {
 			tgt_pr_lu_reset(lu);
-			tgt_lu_ua_raise(lu, TGT_UA_BUS_RESET, NULL);
+			tgt_lu_ua_raise(lu, TGT_UA_RESET, NULL);
 		}
 		if (fn == ISCSI_TMF_TARGET_COLD_RESET && s->target)
 			tgt_target_cold_reset(c->tgt, s->target, s);

@@ -26,8 +26,14 @@ struct tgt_task;
 
 /* Unit attention conditions, in reporting priority order (SAM-5 5.14). */
 enum tgt_ua {
-	TGT_UA_POWER_ON,	 /* 29/01 POWER ON OCCURRED */
-	TGT_UA_BUS_RESET,	 /* 29/02 SCSI BUS RESET OCCURRED (target reset) */
+	TGT_UA_POWER_ON, /* 29/01 POWER ON OCCURRED */
+	/*
+	 * 29/00 POWER ON, RESET, OR BUS DEVICE RESET OCCURRED, for a target
+	 * (warm or cold) reset. SAM-5 allows this generic code for a hard reset;
+	 * 29/02 (SCSI BUS RESET) names a parallel-bus event an iSCSI target never
+	 * has, and initiators such as libiscsi expect 29/00 after a reset.
+	 */
+	TGT_UA_RESET,
 	TGT_UA_LUN_RESET,	 /* 29/03 BUS DEVICE RESET FUNCTION OCCURRED */
 	TGT_UA_NEXUS_LOSS,	 /* 29/07 I_T NEXUS LOSS OCCURRED */
 	TGT_UA_MODE_CHANGED,	 /* 2A/01 MODE PARAMETERS CHANGED */

@@ -146,7 +146,7 @@ static void test_lun_reset_unit_attention(void)
 /*
  * RFC 7143 11.5.1: after TARGET COLD RESET the target closes all of its
  * connections, the issuer's once its response is out; a warm reset closes
- * none and leaves 29/02 on every nexus.
+ * none and leaves 29/00 on every nexus.
  */
 static void test_target_resets(void)
 {
@@ -155,8 +155,8 @@ static void test_target_resets(void)
 
 	uint32_t titt = fx_tmf(a, ISCSI_TMF_TARGET_WARM_RESET, 0, ISCSI_RSVD_TAG, 0);
 	CU_ASSERT_EQUAL(tmf_response(a, titt), ISCSI_TMF_RSP_COMPLETE);
-	CU_ASSERT_EQUAL(tur_result(a), 0x02062902); /* SCSI BUS RESET OCCURRED */
-	CU_ASSERT_EQUAL(tur_result(b), 0x02062902);
+	CU_ASSERT_EQUAL(tur_result(a), 0x02062900); /* POWER ON, RESET, OR BUS DEVICE RESET */
+	CU_ASSERT_EQUAL(tur_result(b), 0x02062900);
 	CU_ASSERT_TRUE(fx_ping(b));
 
 	titt = fx_tmf(a, ISCSI_TMF_TARGET_COLD_RESET, 0, ISCSI_RSVD_TAG, 0);
