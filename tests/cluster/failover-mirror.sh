@@ -41,25 +41,15 @@ IQN=iqn.2026-11.org.vmengine
 VOL=fm
 URL="iscsi://10.77.0.101/$IQN:$VOL/0"
 VSIZE=$((64 << 20)) # the volume: 8 extents of 8 MiB per leg
-IOSIZE=16M          # what vmio writes and checks
+IO_SIZE=16M         # what vmio writes and checks
+IO_LIMIT=300
 PASS=0
 FAIL=0
 WATCHDOG=""
 VMIO_PID=""
 
-cleanup() {
-	local rc=$?
-	[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
-	[ -n "$VMIO_PID" ] && kill "$VMIO_PID" 2>/dev/null
-	if [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		for f in "$LAB_DIR"/n*/engine.log "$LAB_DIR"/b*/daemon.log; do
-			[ -f "$f" ] && { echo "---- $f (tail)"; tail -n 30 "$f"; }
-		done
-	fi
-	"$LAB" down >/dev/null 2>&1
-	rm -rf "$LAB_DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+trap lab_cleanup EXIT
 trap 'echo "failover-mirror: interrupted or over the time limit"; exit 1' INT TERM
 
 if [ "$(id -u)" -ne 0 ] || ! command -v corosync >/dev/null || ! command -v tgtd >/dev/null ||
@@ -68,22 +58,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v corosync >/dev/null || ! command -v tgtd
 	echo "failover-mirror: 0 passed, 0 failed"
 	exit 0
 fi
-. "$(dirname "$0")/lib.sh"
 lab_watchdog
-vmctl() {
-	local n=$1
-	shift
-	on "$n" vmctl "$@"
-}
-synced() {
-	local s
-	s=$(vmctl "$1" --json cluster status 2>/dev/null) || return 1
-	echo "$s" | grep -q '"quorate":true,"state":"synced"' || return 1
-	[ "$(echo "$s" | grep -o '"node":[0-9]*' | wc -l)" -eq $(($2 + 1)) ]
-}
-owner_of() { # owner_of NODE: the volume's owner as NODE's map says
-	vmctl "$1" --json volume show $VOL 2>/dev/null | grep -o '"owner":[0-9]*' | cut -d: -f2
-}
 owned_by() { # owned_by ASKED NODE
 	[ "$(owner_of "$1")" = "$2" ]
 }
@@ -91,12 +66,6 @@ not_owned_by() {
 	local o
 	o=$(owner_of "$1")
 	[ -n "$o" ] && [ "$o" != "$2" ]
-}
-holds() { # holds NODE ADDR
-	on "$1" ip -4 -o addr show dev eth0 | grep -q " $2/32 "
-}
-not_holds() {
-	! holds "$@"
 }
 legs_ok() { # legs_ok NODE: both legs ok in the map
 	[ "$(vmctl "$1" volume show $VOL 2>/dev/null | grep -c 'leg [01]: ok')" -eq 2 ]
@@ -119,38 +88,6 @@ not_has_key() { ! has_key "$@"; }
 # fresh LUNs, so every extent is at the same offset on each) are the same.
 legs_equal() {
 	cmp -n "$VSIZE" "$FILE1" "$FILE2"
-}
-start_io() { # start_io JOURNAL WRITES: vmio verify in the background, through the service address
-	timeout -k 5 300 "$LAB" exec host vmio --reconnect --timeout-ms 3000 --json verify "$URL" \
-		--size $IOSIZE --qd 4 --writes "$2" --journal "$1" >"$1.out" 2>"$1.err" &
-	VMIO_PID=$!
-}
-end_io() { # end_io JOURNAL DESC: wait for vmio, check it had no failed I/O, print the pause
-	local j=$1 desc=$2 out pause
-	wait "$VMIO_PID"
-	local rc=$?
-	VMIO_PID=""
-	out=$(cat "$j.out")
-	pause=$(echo "$out" | grep -o '"max_pause_ms":[0-9.]*' | cut -d: -f2)
-	echo "     $desc: $(echo "$out" | grep -o '"writes":[0-9]*'), longest I/O pause ${pause:-?} ms, $(echo "$out" | grep -o '"reconnects":[0-9]*')"
-	if [ "$rc" -eq 0 ] && echo "$out" | grep -q '"errors":0' && echo "$out" | grep -q '"lost":0,"torn":0,"corrupt":0'; then
-		ok "$desc: no failed I/O, every write read back (pause ${pause} ms)"
-	else
-		ko "$desc: vmio exit $rc: $out $(tail -c 400 "$j.err")"
-	fi
-	LAST_PAUSE=${pause:-0}
-}
-running() { # running DESC: the load still runs when the event happens
-	if kill -0 "$VMIO_PID" 2>/dev/null; then ok "$1: the load is running"; else ko "$1: the load ended too early"; fi
-}
-check_journal() { # check_journal JOURNAL DESC
-	local out
-	out=$(timeout -k 5 120 "$LAB" exec host vmio --json verify --check "$1" "$URL" 2>&1)
-	if echo "$out" | grep -q '"lost":0,"torn":0,"corrupt":0' && echo "$out" | grep -q '"errors":0'; then
-		ok "$2: vmio verify --check: 0 lost, 0 torn ($(echo "$out" | grep -o '"checked":[0-9]*'))"
-	else
-		ko "$2: vmio verify --check: $out"
-	fi
 }
 
 # ---- 0. lab, back ends, mirrored volume ----
@@ -191,7 +128,7 @@ check "$VOL has a partner (node $partner)" test -n "$partner" -a "$partner" != 0
 wait_for "discovery at n2 lists $VOL at 10.77.0.101" 10 sh -c \
 	"'$LAB' exec host iscsi-ls iscsi://10.77.0.2 | grep -q '$VOL Portal:10.77.0.101:3260'"
 
-out=$(timeout 60 "$LAB" exec host vmio --json verify "$URL" --size $IOSIZE --qd 4 --writes 10000 2>/dev/null)
+out=$(timeout 60 "$LAB" exec host vmio --json verify "$URL" --size $IO_SIZE --qd 4 --writes 10000 2>/dev/null)
 secs=$(echo "$out" | grep -o '"seconds":[0-9.]*' | cut -d: -f2)
 WRITES=$(awk -v s="${secs:-1}" 'BEGIN { n = int(10000 / s * 25); if (n < 10000) n = 10000; if (n > 5000000) n = 5000000; print n }')
 echo "     calibration: 10000 writes in ${secs:-?} s; $WRITES writes per run"

@@ -29,18 +29,8 @@ PASS=0
 FAIL=0
 WATCHDOG=""
 
-cleanup() {
-	local rc=$?
-	[ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null
-	if [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		for f in "$LAB_DIR"/n*/engine.log; do
-			[ -f "$f" ] && { echo "---- $f (tail)"; tail -n 25 "$f"; }
-		done
-	fi
-	"$LAB" down >/dev/null 2>&1
-	rm -rf "$LAB_DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+trap lab_cleanup EXIT
 trap 'echo "cluster: interrupted or over the time limit"; exit 1' INT TERM
 
 if [ "$(id -u)" -ne 0 ] || ! command -v corosync >/dev/null; then
@@ -48,21 +38,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v corosync >/dev/null; then
 	echo "cluster: 0 passed, 0 failed"
 	exit 0
 fi
-. "$(dirname "$0")/lib.sh"
 lab_watchdog
-vmctl() { # vmctl NODE ARGS...
-	local n=$1
-	shift
-	on "$n" vmctl "$@"
-}
 version_of() {
 	vmctl "$1" --json cluster status 2>/dev/null | grep -o '"version":[0-9]*' | head -1 | cut -d: -f2
-}
-synced() { # synced NODE MEMBERS: quorate, in sync, MEMBERS members
-	local s
-	s=$(vmctl "$1" --json cluster status 2>/dev/null) || return 1
-	echo "$s" | grep -q '"quorate":true,"state":"synced"' || return 1
-	[ "$(echo "$s" | grep -o '"node":[0-9]*' | wc -l)" -eq $(($2 + 1)) ]
 }
 no_quorum() {
 	vmctl "$1" --json cluster status 2>/dev/null | grep -q '"quorate":false'
