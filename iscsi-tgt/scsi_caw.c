@@ -20,13 +20,6 @@
 
 #include "iscsi-tgt/scsi_internal.h"
 
-/*
- * Weak: the unit-test fixtures stub the reactor and must not drag the real
- * one in through this file; the engine always links it. Without it a
- * queued task is resumed directly once the lock is dropped.
- */
-#pragma weak util_reactor_send
-
 /* t->gate */
 enum gate_state {
 	GATE_NONE,  /* holds nothing (first call of the handler) */
@@ -105,8 +98,11 @@ static void gate_resume_all(struct tgt_task *run)
 
 		run = t->gate_next;
 		t->gate_next = NULL;
-		if (util_reactor_send != NULL && t->gate_reactor != NULL &&
-		    util_reactor_send(t->gate_reactor, gate_resume, t) == 0)
+		const struct tgt_scsi_ops *ops = tgt_scsi_ops_of(t);
+
+		/* Without the engine's reactors (a unit test) it resumes right here. */
+		if (ops != NULL && ops->send != NULL && t->gate_reactor != NULL &&
+		    ops->send(t->gate_reactor, gate_resume, t) == 0)
 			continue;
 		if (t->gate_reactor != NULL && t->gate_reactor != util_reactor_self()) {
 			/* Cannot reach its thread: nothing safe to do but say so. */

@@ -29,17 +29,6 @@
 
 #include "iscsi-tgt/scsi_internal.h"
 
-/*
- * Weak: the unit-test fixtures stub the reactor and the service and must
- * not drag the real ones in through this file; the engine always links
- * them. Without ticks the job runs unpaced.
- */
-#pragma weak util_reactor_tick_add
-#pragma weak util_reactor_tick_del
-#pragma weak tgt_target_get
-#pragma weak tgt_target_put
-#pragma weak tgt_conn_gone
-
 #define MEDIA_CHUNK   (1u << 20) /* OVERWRITE: bytes per write */
 #define OW_HDR	      4u	 /* OVERWRITE parameter list header */
 #define RDD10_HDR_LEN 4u
@@ -58,8 +47,9 @@
 struct media_job {
 	struct tgt_task gate; /* its place in the LU's write gate (scsi_caw.c) */
 	struct tgt_lu *lu;
-	struct tgt_target *ref; /* reference held on the LU's target, or NULL */
-	struct tgt *tgt;	/* the service it counts in (nconns), or NULL */
+	struct tgt_target *ref;		/* reference held on the LU's target, or NULL */
+	struct tgt *tgt;		/* the service it counts in (nconns), or NULL */
+	const struct tgt_scsi_ops *ops; /* the engine's services, or NULL (no ticks, no ref) */
 	struct util_reactor *reactor;
 	struct vol_chan *chan;
 	struct util_tick *tick;
@@ -210,13 +200,13 @@ static void media_job_end(struct media_job *j, int status)
 		}
 	}
 	if (j->tick != NULL)
-		util_reactor_tick_del(j->reactor, j->tick);
+		j->ops->tick_del(j->reactor, j->tick);
 	if (j->chunk != NULL)
 		util_buf_put(util_reactor_bufpool(j->reactor), j->chunk, MEDIA_CHUNK);
 	if (j->ref != NULL)
-		tgt_target_put(j->ref);
+		j->ops->target_put(j->ref);
 	if (j->tgt != NULL)
-		tgt_conn_gone(j->tgt);
+		j->ops->conn_gone(j->tgt);
 	free(j);
 }
 
@@ -396,8 +386,10 @@ static struct media_job *media_job_new(struct tgt_task *t, unsigned sa)
 	} else {
 		j->passes = 1;
 	}
-	if (util_reactor_tick_add != NULL)
-		j->tick = util_reactor_tick_add(r, media_job_tick, j);
+	/* Without the engine's ticks (a unit test) the job runs unpaced. */
+	j->ops = tgt_scsi_ops_of(t);
+	if (j->ops != NULL && j->ops->tick_add != NULL)
+		j->tick = j->ops->tick_add(r, media_job_tick, j);
 	j->lu = t->lu;
 	j->reactor = r;
 	j->chan = tgt_task_chan(t);
@@ -408,15 +400,15 @@ static struct media_job *media_job_new(struct tgt_task *t, unsigned sa)
 	snprintf(j->peer, sizeof(j->peer), "%s", t->conn != NULL ? t->conn->peer : "-");
 	snprintf(j->who, sizeof(j->who), "%s",
 		 t->lu->target != NULL ? t->lu->target->iqn : vol_name(t->lu->vol));
-	if (t->lu->target != NULL && tgt_target_get != NULL) {
-		tgt_target_get(t->lu->target);
+	if (t->lu->target != NULL && j->ops != NULL && j->ops->target_get != NULL) {
+		j->ops->target_get(t->lu->target);
 		j->ref = t->lu->target;
 	}
 	/*
 	 * Counted like a connection: tgt_shutdown() waits for nconns to reach
 	 * 0. Never from 0 here: the task's own connection is counted.
 	 */
-	if (t->conn != NULL && tgt_conn_gone != NULL) {
+	if (j->ops != NULL && j->ops->conn_gone != NULL) {
 		j->tgt = t->conn->tgt;
 		atomic_fetch_add(&j->tgt->nconns, 1);
 	}

@@ -22,16 +22,6 @@
 
 #include "iscsi-tgt/scsi_internal.h"
 
-/*
- * Weak: the target list's reference counting lives in tgt.c, which the
- * daemon always links. The device server's unit tests link the scsi_*.c
- * files without the connection code; there the copy manager only reaches
- * the task's own LU and never calls these.
- */
-#pragma weak tgt_target_get
-#pragma weak tgt_target_put
-#pragma weak tgt_target_admit
-
 /* Limits reported by OPERATING PARAMETERS (SPC-4 6.18.4). */
 #define XCOPY_MAX_CSCDS	   8
 #define XCOPY_MAX_SEGMENTS 32
@@ -239,9 +229,10 @@ static int xcopy_parse_segments(struct tgt_task *t, struct xcopy_ctx *x, uint32_
 static bool xcopy_target_reachable(const struct tgt_task *t, const struct tgt_target *tg)
 {
 	const struct tgt_target *own = t->lu->target;
+	const struct tgt_scsi_ops *ops = tgt_scsi_ops_of(t);
 	const char *ini = t->conn->sess != NULL ? t->conn->sess->params.initiator_name : "";
 
-	if (tgt_target_admit == NULL || tgt_target_admit(tg, ini) != 0)
+	if (ops == NULL || ops->target_admit == NULL || ops->target_admit(tg, ini) != 0)
 		return false;
 	if (tg->chap.user[0] == '\0')
 		return true;
@@ -257,6 +248,7 @@ static bool xcopy_target_reachable(const struct tgt_task *t, const struct tgt_ta
 static void xcopy_resolve(struct tgt_task *t, struct xcopy_cscd *c, const uint8_t *desig)
 {
 	struct tgt *engine = t->conn != NULL ? t->conn->tgt : NULL;
+	const struct tgt_scsi_ops *ops = tgt_scsi_ops_of(t);
 	struct tgt_target *tg;
 
 	/* Binary code set, LU association, NAA, the 16 bytes of vol_id(). */
@@ -267,14 +259,15 @@ static void xcopy_resolve(struct tgt_task *t, struct xcopy_cscd *c, const uint8_
 		c->vol = t->lu->vol;
 		return;
 	}
-	if (engine == NULL || tgt_target_get == NULL)
+	/* Without the engine's target list (a unit test): the task's own LU only. */
+	if (engine == NULL || ops == NULL || ops->target_get == NULL || ops->target_put == NULL)
 		return;
 	pthread_rwlock_rdlock(&engine->targets_lock);
 	TAILQ_FOREACH (tg, &engine->targets, link) {
 		if (tg->lu.vol == NULL || memcmp(vol_id(tg->lu.vol), desig + 4, VOL_ID_LEN) != 0)
 			continue;
 		if (xcopy_target_reachable(t, tg)) {
-			tgt_target_get(tg);
+			ops->target_get(tg);
 			c->tg = tg;
 			c->vol = tg->lu.vol;
 		}
@@ -286,8 +279,8 @@ static void xcopy_resolve(struct tgt_task *t, struct xcopy_cscd *c, const uint8_
 static void xcopy_release(struct xcopy_ctx *x)
 {
 	for (unsigned i = 0; i < x->ncscd; i++) {
-		if (x->cscd[i].tg != NULL)
-			tgt_target_put(x->cscd[i].tg);
+		if (x->cscd[i].tg != NULL) /* taken through the same ops */
+			tgt_scsi_ops_of(x->t)->target_put(x->cscd[i].tg);
 		x->cscd[i].tg = NULL;
 	}
 }

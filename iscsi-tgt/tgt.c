@@ -59,6 +59,17 @@ static void worker_init(void *arg)
 	w->tick = util_reactor_tick_add(w->reactor, worker_tick, w);
 }
 
+/* What the device server reaches through struct tgt_scsi_ops in the engine. */
+static const struct tgt_scsi_ops engine_scsi_ops = {
+    .tick_add = util_reactor_tick_add,
+    .tick_del = util_reactor_tick_del,
+    .send = util_reactor_send,
+    .target_get = tgt_target_get,
+    .target_put = tgt_target_put,
+    .target_admit = tgt_target_admit,
+    .conn_gone = tgt_conn_gone,
+};
+
 struct tgt *tgt_create(const struct tgt_config *cfg, struct util_reactor **reactors,
 		       unsigned nreactors)
 {
@@ -67,6 +78,7 @@ struct tgt *tgt_create(const struct tgt_config *cfg, struct util_reactor **react
 	if (!t || nreactors == 0)
 		goto err;
 	t->cfg = *cfg;
+	t->scsi_ops = &engine_scsi_ops;
 	t->workers = calloc(nreactors, sizeof(*t->workers));
 	if (!t->workers)
 		goto err;

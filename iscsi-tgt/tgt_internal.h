@@ -277,8 +277,29 @@ struct tgt_portal {
 	char addr[64]; /* as configured, for SendTargets: "127.0.0.1:3260" */
 };
 
+/*
+ * The engine services the device server (scsi_*.c) uses beyond a task's own
+ * LU: the reactors' pacing ticks and cross-thread messages, references to
+ * and access rules of the engine's other targets, and the count of work
+ * tgt_shutdown() waits for. tgt_create() installs the engine's own. A
+ * struct tgt built by a unit test of the device server may leave them NULL
+ * (a sanitize then runs unpaced and uncounted, a compare-and-write waiter is
+ * resumed on the releasing thread, an EXTENDED COPY reaches only the task's
+ * own LU) or install stubs. Constant once commands run; read by any thread.
+ */
+struct tgt_scsi_ops {
+	struct util_tick *(*tick_add)(struct util_reactor *r, util_msg_fn fn, void *arg);
+	void (*tick_del)(struct util_reactor *r, struct util_tick *t);
+	int (*send)(struct util_reactor *r, util_msg_fn fn, void *arg);
+	void (*target_get)(struct tgt_target *tg);
+	void (*target_put)(struct tgt_target *tg);
+	uint16_t (*target_admit)(const struct tgt_target *tg, const char *initiator);
+	void (*conn_gone)(struct tgt *t); /* undoes one nconns increment */
+};
+
 struct tgt {
 	struct tgt_config cfg;
+	const struct tgt_scsi_ops *scsi_ops;
 	struct tgt_worker *workers;
 	unsigned nworkers;
 	atomic_uint next_worker;

@@ -8,14 +8,17 @@
  */
 #include "scsi_fixture_ext.h"
 
-/* ---- stubs: the reactor's ticks and the target references (weak in scsi_media.c) ---- */
+/*
+ * ---- stubs: the engine services a sanitize job uses (struct tgt_scsi_ops):
+ * the reactor's ticks, the target references, the service's work count ----
+ */
 
 static util_msg_fn fx_tick_fn;
 static void *fx_tick_arg;
 static int fx_ticks; /* live ticks */
 static int fx_refs;  /* target references held */
 
-struct util_tick *util_reactor_tick_add(struct util_reactor *r, util_msg_fn fn, void *arg)
+static struct util_tick *md_tick_add(struct util_reactor *r, util_msg_fn fn, void *arg)
 {
 	CU_ASSERT_PTR_EQUAL(r, &fx_reactor_dummy);
 	fx_tick_fn = fn;
@@ -24,7 +27,7 @@ struct util_tick *util_reactor_tick_add(struct util_reactor *r, util_msg_fn fn, 
 	return (struct util_tick *)&fx_tick_fn;
 }
 
-void util_reactor_tick_del(struct util_reactor *r, struct util_tick *t)
+static void md_tick_del(struct util_reactor *r, struct util_tick *t)
 {
 	(void)r;
 	CU_ASSERT_PTR_EQUAL(t, (struct util_tick *)&fx_tick_fn);
@@ -32,17 +35,32 @@ void util_reactor_tick_del(struct util_reactor *r, struct util_tick *t)
 	fx_ticks--;
 }
 
-void tgt_target_get(struct tgt_target *tg)
+static void md_target_get(struct tgt_target *tg)
 {
 	CU_ASSERT_PTR_EQUAL(tg, &fx_target);
 	fx_refs++;
 }
 
-void tgt_target_put(struct tgt_target *tg)
+static void md_target_put(struct tgt_target *tg)
 {
 	CU_ASSERT_PTR_EQUAL(tg, &fx_target);
 	fx_refs--;
 }
+
+static void md_conn_gone(struct tgt *t)
+{
+	atomic_fetch_sub(&t->nconns, 1);
+}
+
+static const struct tgt_scsi_ops md_ops = {
+    .tick_add = md_tick_add,
+    .tick_del = md_tick_del,
+    .target_get = md_target_get,
+    .target_put = md_target_put,
+    .conn_gone = md_conn_gone,
+};
+static struct tgt md_engine = {.scsi_ops = &md_ops};
+static struct tgt_conn md_conn = {.tgt = &md_engine, .peer = "127.0.0.1:1"};
 
 static void san_cdb(uint8_t *cdb, uint8_t sa, uint16_t len)
 {
@@ -152,6 +170,8 @@ static void san_start(uint8_t extra_cdb1, unsigned passes)
 
 	san_cdb(cdb, SANITIZE_SA_OVERWRITE | extra_cdb1, sizeof(p));
 	fixture_task(cdb, 16, false);
+	fx_t.conn = &md_conn; /* the engine's services: ticks, references, work count */
+	atomic_store(&md_engine.nconns, 1); /* the task's own connection */
 	fx_t.exp_xfer_len = sizeof(p);
 	CU_ASSERT_EQUAL_FATAL(tgt_scsi_prepare(&fx_t), 0);
 	fx_buf = malloc(sizeof(p));
@@ -185,6 +205,7 @@ static void test_background(void)
 	CU_ASSERT(atomic_load(&fx_target.lu.sanitizing));
 	CU_ASSERT_EQUAL(fx_ticks, 1);
 	CU_ASSERT_EQUAL(fx_refs, 1);
+	CU_ASSERT_EQUAL(atomic_load(&md_engine.nconns), 2); /* a shutdown waits for it */
 	CU_ASSERT_EQUAL(fx_npending, 1);
 	CU_ASSERT(san_tur_progress(0));
 	fx_step(); /* pass 1 written: half way */
@@ -214,6 +235,7 @@ static void test_background(void)
 	CU_ASSERT_EQUAL(atomic_load(&fx_target.lu.sanitize_progress), 0);
 	CU_ASSERT_EQUAL(fx_ticks, 0);
 	CU_ASSERT_EQUAL(fx_refs, 0);
+	CU_ASSERT_EQUAL(atomic_load(&md_engine.nconns), 1);
 	CU_ASSERT_EQUAL(fx_bufs_out, 0);
 	CU_ASSERT_EQUAL(fx_done, 0); /* nobody waits for an IMMED sanitize */
 	memset(cdb, 0, 16);

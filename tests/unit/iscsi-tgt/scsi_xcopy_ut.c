@@ -20,19 +20,20 @@ static struct vol xc_vol2;
 static int xc_refs; /* references taken and not yet put */
 static char *xc_allow[1] = {"iqn.2024-01.org.example:other"};
 
-void tgt_target_get(struct tgt_target *tg)
+/* The engine's target list, as struct tgt_scsi_ops reaches it (tgt.c in the engine). */
+static void xc_target_get(struct tgt_target *tg)
 {
 	atomic_fetch_add(&tg->refs, 1);
 	xc_refs++;
 }
 
-void tgt_target_put(struct tgt_target *tg)
+static void xc_target_put(struct tgt_target *tg)
 {
 	CU_ASSERT(atomic_fetch_sub(&tg->refs, 1) > 1); /* never the last one here */
 	xc_refs--;
 }
 
-uint16_t tgt_target_admit(const struct tgt_target *tg, const char *initiator)
+static uint16_t xc_target_admit(const struct tgt_target *tg, const char *initiator)
 {
 	if (tg->redirect[0] != '\0')
 		return ISCSI_LS_TARGET_MOVED_TEMP;
@@ -43,6 +44,12 @@ uint16_t tgt_target_admit(const struct tgt_target *tg, const char *initiator)
 			return 0;
 	return ISCSI_LS_AUTHZ_FAILED;
 }
+
+static const struct tgt_scsi_ops xc_ops = {
+    .target_get = xc_target_get,
+    .target_put = xc_target_put,
+    .target_admit = xc_target_admit,
+};
 
 static int xc_init(void)
 {
@@ -58,6 +65,7 @@ static int xc_init(void)
 	xc_target2.lu.target = &xc_target2;
 	atomic_init(&xc_target2.refs, 1);
 	pthread_rwlock_init(&xc_engine.targets_lock, NULL);
+	xc_engine.scsi_ops = &xc_ops;
 	TAILQ_INIT(&xc_engine.targets);
 	atomic_init(&fx_target.refs, 2);
 	TAILQ_INSERT_TAIL(&xc_engine.targets, &fx_target, link);
