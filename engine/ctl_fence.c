@@ -13,16 +13,14 @@
  * quorate membership (eng_fence_register_self()).
  *
  * The back ends live on their reactor; each fence command is sent there as
- * a message and its result comes back to the control loop through a pipe.
+ * a message and its result comes back to the control loop through a
+ * mailbox (util.h), opened with the first fence and kept for the process.
  */
 #define UTIL_LOG_TAG "fence"
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/ctl_fence.h"
 #include "util/util.h"
@@ -51,9 +49,8 @@ struct fence_op {
 
 static struct {
 	qb_loop_t *loop;
-	int pipe[2];
-	bool ready;
-} F = {.pipe = {-1, -1}};
+	struct util_mailbox *mb; /* records: one struct fence_op * each; NULL: not yet */
+} F;
 
 uint64_t eng_pr_key(uint32_t node)
 {
@@ -65,14 +62,11 @@ uint64_t eng_pr_key(uint32_t node)
 static void r_done(void *arg, int rc)
 {
 	struct fence_op *op = arg;
-	ssize_t n;
+	int err;
 
 	op->rc = rc;
-	do
-		n = write(F.pipe[1], &op, sizeof(op));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(op))
-		log_err("fence: result lost (pipe): %s", strerror(errno));
+	if ((err = util_mailbox_post(F.mb, &op)) < 0)
+		log_err("fence: result lost (pipe): %s", strerror(-err));
 }
 
 static void r_start(void *arg)
@@ -121,13 +115,13 @@ static void op_finished(struct fence_op *op)
 	free(run);
 }
 
-static int32_t on_pipe(int32_t fd, int32_t revents, void *data)
+/* One result (a util_mailbox_fn): the record is the op's pointer. */
+static void on_result(void *arg, const void *rec)
 {
 	struct fence_op *op;
 
-	while (read(fd, &op, sizeof(op)) == (ssize_t)sizeof(op))
-		op_finished(op);
-	return 0;
+	memcpy(&op, rec, sizeof(op));
+	op_finished(op);
 }
 
 static void on_timeout(void *arg)
@@ -138,20 +132,14 @@ static void on_timeout(void *arg)
 	run_answer(run, -ETIMEDOUT);
 }
 
-static int ensure_pipe(struct eng_backends *eb)
+/* 0, or the -errno of util_mailbox_open() (a pipe error, -EIO, -ENOMEM). */
+static int ensure_mailbox(struct eng_backends *eb)
 {
-	if (F.ready)
+	if (F.mb)
 		return 0;
-	if (pipe2(F.pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-		return -errno;
 	F.loop = eng_backends_loop(eb);
-	if (qb_loop_poll_add(F.loop, QB_LOOP_HIGH, F.pipe[0], POLLIN, NULL, on_pipe) < 0) {
-		close(F.pipe[0]);
-		close(F.pipe[1]);
-		return -EIO;
-	}
-	F.ready = true;
-	return 0;
+	return util_mailbox_open(F.loop, sizeof(struct fence_op *), 0, on_result, NULL, NULL,
+				 &F.mb);
 }
 
 static void answer_later(void *arg)
@@ -172,7 +160,7 @@ int eng_fence_nodes(struct eng_backends *eb, const uint32_t *nodes, unsigned n, 
 
 	if (!eb || !done || (n && !nodes))
 		return -EINVAL;
-	if ((rc = ensure_pipe(eb)) < 0)
+	if ((rc = ensure_mailbox(eb)) < 0)
 		return rc;
 	run = calloc(1, sizeof(*run));
 	if (!run)
@@ -217,7 +205,7 @@ void eng_fence_register_self(struct eng_backends *eb)
 	struct vol_backend *bes[MAX_OPS];
 	unsigned nb;
 
-	if (!eb || ensure_pipe(eb) < 0)
+	if (!eb || ensure_mailbox(eb) < 0)
 		return;
 	nb = eng_backends_up(eb, bes, MAX_OPS);
 	for (unsigned i = 0; i < nb; i++) {

@@ -6,26 +6,22 @@
  *
  * Order matters (the records apply SET and CLEAR in the order the volume
  * decided them): the volume calls its hook one call at a time, each call
- * writes one pointer to one pipe, and the control thread reads the pipe in
- * order and multicasts in that order.
+ * posts one pointer to one mailbox (util.h), and the control thread gets
+ * them in order and multicasts in that order.
  */
 #define UTIL_LOG_TAG "intent"
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <qb/qbloop.h>
 
 #include "cluster/cluster.h"
 #include "engine/ctl_intent.h"
 
 struct eng_intent {
-	qb_loop_t *loop;
 	struct util_reactor *r;
 	struct clu *clu;
-	int pipe[2];
+	struct util_mailbox *mb; /* records: one struct intent_msg * each */
 };
 
 struct eng_intent_vol {
@@ -109,14 +105,13 @@ static void send_msg(struct eng_intent *ei, struct intent_msg *m)
 	msg_finish(m);
 }
 
-static int32_t on_pipe(int32_t fd, int32_t revents, void *data)
+/* One hook call (a util_mailbox_fn): the record is the message's pointer. */
+static void on_msg(void *arg, const void *rec)
 {
-	struct eng_intent *ei = data;
 	struct intent_msg *m;
 
-	while (read(fd, &m, sizeof(m)) == (ssize_t)sizeof(m))
-		send_msg(ei, m);
-	return 0;
+	memcpy(&m, rec, sizeof(m));
+	send_msg(arg, m);
 }
 
 /* ---- the hook: any thread ---- */
@@ -126,7 +121,6 @@ int eng_intent_hook(void *arg, struct vol *v, enum vol_intent_op op, const uint6
 {
 	struct eng_intent_vol *h = arg;
 	struct intent_msg *m = malloc(sizeof(*m) + nwords * sizeof(*words));
-	ssize_t n;
 
 	if (!m)
 		return -ENOMEM;
@@ -138,11 +132,8 @@ int eng_intent_hook(void *arg, struct vol *v, enum vol_intent_op op, const uint6
 	m->nwords = nwords;
 	memcpy(m->words, words, nwords * sizeof(*words));
 	__atomic_add_fetch(&h->inflight, 1, __ATOMIC_ACQ_REL);
-	/* A pointer is written whole (below PIPE_BUF) or not at all. */
-	do
-		n = write(h->ei->pipe[1], &m, sizeof(m));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(m)) {
+	/* Posted whole or not at all: not (full) leaves the message ours to undo. */
+	if (util_mailbox_post(h->ei->mb, &m) < 0) {
 		msg_finish(m);
 		return -EAGAIN; /* the volume tries again at its next tick */
 	}
@@ -177,20 +168,20 @@ void eng_intent_vol_free(struct eng_intent_vol *h)
 struct eng_intent *eng_intent_create(struct qb_loop *loop, struct util_reactor *r, struct clu *c)
 {
 	struct eng_intent *ei = calloc(1, sizeof(*ei));
+	int rc;
 
 	if (!ei)
 		return NULL;
-	ei->loop = loop;
 	ei->r = r;
 	ei->clu = c;
-	if (pipe2(ei->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		log_err("write intent pipe: %s", strerror(errno));
+	/* Room for many rounds: a full pipe only delays a round to the next tick. */
+	rc = util_mailbox_open(loop, sizeof(struct intent_msg *), 1 << 20, on_msg, NULL, ei,
+			       &ei->mb);
+	if (rc < 0) {
+		log_err("write intent pipe: %s", strerror(-rc));
 		free(ei);
 		return NULL;
 	}
-	/* Room for many rounds: a full pipe only delays a round to the next tick. */
-	(void)fcntl(ei->pipe[1], F_SETPIPE_SZ, 1 << 20);
-	qb_loop_poll_add(loop, QB_LOOP_HIGH, ei->pipe[0], POLLIN, ei, on_pipe);
 	return ei;
 }
 
@@ -198,8 +189,6 @@ void eng_intent_destroy(struct eng_intent *ei)
 {
 	if (!ei)
 		return;
-	qb_loop_poll_del(ei->loop, ei->pipe[0]);
-	close(ei->pipe[0]);
-	close(ei->pipe[1]);
+	util_mailbox_close(ei->mb);
 	free(ei);
 }

@@ -11,15 +11,13 @@
  *     exposes nothing: it fences itself so that hosts go elsewhere.
  * A target whose volume must close (deleted, owner moved) is removed first;
  * its volume closes when the target reports its sessions gone (on a reactor
- * thread: the volume goes back to this thread through a pipe). A volume that
+ * thread: the volume goes back to this thread through a mailbox). A volume that
  * grew (vmctl volume resize) stays open and keeps its sessions: it grows in
  * place and the hosts get a capacity-changed unit attention.
  */
 #define UTIL_LOG_TAG "targets"
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -46,12 +44,11 @@ struct served {
 };
 
 struct eng_targets {
-	qb_loop_t *loop;
 	struct tgt *tgt;
 	const struct eng_config *cfg;
 	struct clu *clu;
 	LIST_HEAD(, served) served;
-	int pipe[2]; /* released targets, from reactor threads */
+	struct util_mailbox *mb; /* released targets (struct served *), from reactor threads */
 	bool was_serving;
 };
 
@@ -68,39 +65,42 @@ static void path_of(const struct eng_targets *et, const char *name, bool local, 
 static void released(void *arg)
 {
 	struct served *s = arg;
-	ssize_t n;
 
-	do
-		n = write(s->et->pipe[1], &s, sizeof(s));
-	while (n < 0 && errno == EINTR);
+	/* Full: 131072 entries behind a stuck control thread; never silent. */
+	if (util_mailbox_post(s->et->mb, &s) < 0)
+		log_err("released target lost (control thread not keeping up): its volume stays "
+			"open until the engine restarts");
 }
 
 static void reconcile(struct eng_targets *et);
 
-static int32_t on_released(int32_t fd, int32_t revents, void *data)
+/* A released target's entry, on the control thread (a util_mailbox_fn). */
+static void on_released(void *arg, const void *rec)
 {
-	struct eng_targets *et = data;
+	struct eng_targets *et = arg;
 	struct served *s;
+	char path[4200];
 
-	while (read(fd, &s, sizeof(s)) == (ssize_t)sizeof(s)) {
-		char path[4200];
-		const struct clu_volume *v =
-		    et->clu ? clu_map_find(clu_map(et->clu), s->name) : NULL;
-		eng_vol_close(s->vol);
-		path_of(et, s->name, s->local, path, sizeof(path));
-		/* Gone from the map: its data goes too (a new volume of that name starts empty). */
-		if (!v && et->clu && clu_serving(et->clu)) {
-			if (unlink(path) == 0)
-				log_info("%s: deleted %s", s->name, path);
-		} else if (!s->local) {
-			unlink(path); /* stubs hold nothing */
-		}
-		log_info("%s: closed", s->name);
-		LIST_REMOVE(s, link);
-		free(s);
+	memcpy(&s, rec, sizeof(s));
+	const struct clu_volume *v = et->clu ? clu_map_find(clu_map(et->clu), s->name) : NULL;
+	eng_vol_close(s->vol);
+	path_of(et, s->name, s->local, path, sizeof(path));
+	/* Gone from the map: its data goes too (a new volume of that name starts empty). */
+	if (!v && et->clu && clu_serving(et->clu)) {
+		if (unlink(path) == 0)
+			log_info("%s: deleted %s", s->name, path);
+	} else if (!s->local) {
+		unlink(path); /* stubs hold nothing */
 	}
-	reconcile(et); /* a volume that was only closing to change may open again */
-	return 0;
+	log_info("%s: closed", s->name);
+	LIST_REMOVE(s, link);
+	free(s);
+}
+
+/* After each wake-up's released targets (a util_mailbox_drained_fn). */
+static void after_released(void *arg)
+{
+	reconcile(arg); /* a volume that was only closing to change may open again */
 }
 
 static struct served *find(struct eng_targets *et, const char *name)
@@ -316,18 +316,17 @@ struct eng_targets *eng_targets_create(struct qb_loop *loop, struct tgt *t,
 
 	if (!et)
 		return NULL;
-	et->loop = loop;
 	et->tgt = t;
 	et->cfg = cfg;
 	LIST_INIT(&et->served);
 	snprintf(stub, sizeof(stub), "%.4000s/stub", cfg->state_dir);
 	if (mkdir(stub, 0700) < 0 && errno != EEXIST)
 		log_warn("cannot create %s: %s", stub, strerror(errno));
-	if (pipe2(et->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+	if (util_mailbox_open(loop, sizeof(struct served *), 1 << 20, on_released, after_released,
+			      et, &et->mb) < 0) {
 		free(et);
 		return NULL;
 	}
-	qb_loop_poll_add(loop, QB_LOOP_HIGH, et->pipe[0], POLLIN, et, on_released);
 	return et;
 }
 
@@ -337,14 +336,12 @@ void eng_targets_destroy(struct eng_targets *et)
 
 	if (!et)
 		return;
-	qb_loop_poll_del(et->loop, et->pipe[0]);
+	util_mailbox_close(et->mb);
 	/* tgt_shutdown() dropped every session: the volumes have no I/O left. */
 	while ((s = LIST_FIRST(&et->served)) != NULL) {
 		LIST_REMOVE(s, link);
 		eng_vol_close(s->vol);
 		free(s);
 	}
-	close(et->pipe[0]);
-	close(et->pipe[1]);
 	free(et);
 }

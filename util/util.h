@@ -7,7 +7,9 @@
  * - monotonic time,
  * - a per-thread buffer pool for I/O buffers,
  * - the reactor: one epoll loop per thread, cross-thread messages through an
- *   eventfd, and a coarse periodic tick for protocol timers.
+ *   eventfd, and a coarse periodic tick for protocol timers,
+ * - the mailbox: fixed-size records from any thread to a libqb main loop (the
+ *   engine's control thread) through a non-blocking pipe.
  *
  * Lists are <sys/queue.h> (TAILQ/STAILQ); nothing here re-implements them.
  */
@@ -228,5 +230,68 @@ struct util_reactor *util_reactor_self(void);
 /* The buffer pool of a reactor (created with it). Reactor thread only. */
 struct util_bufpool *util_reactor_bufpool(struct util_reactor *r);
 const char *util_reactor_name(const struct util_reactor *r);
+
+/* ---- mailbox ----
+ * Fixed-size records posted from any thread (reactor threads, mostly) and
+ * delivered on the thread that runs a libqb main loop (the engine's control
+ * thread), through a non-blocking pipe: no lock, and each record is written
+ * whole or not at all because it is at most PIPE_BUF bytes (POSIX: such a
+ * pipe write is atomic).
+ *
+ * Order: records one thread posts are delivered in the order it posted them;
+ * records of different threads in the order their writes reached the pipe.
+ *
+ * Ownership: util_mailbox_post() copies the record's bytes; the callback's
+ * \p rec points to the mailbox's own buffer, valid during the call only.
+ * What a record points to (most post one pointer) belongs to the caller's
+ * protocol: the mailbox never frees or follows it, and records still in the
+ * pipe at util_mailbox_close() are discarded unread.
+ *
+ * A full pipe drops nothing silently: util_mailbox_post() returns -EAGAIN and
+ * the record was not posted; the caller decides (retry later, fail, log).
+ */
+struct util_mailbox;
+struct qb_loop;
+/* One record, on the loop's thread. \p rec is aligned for any type. */
+typedef void (*util_mailbox_fn)(void *arg, const void *rec);
+/* On the loop's thread, after each wake-up's records (possibly none). */
+typedef void (*util_mailbox_drained_fn)(void *arg);
+
+/*
+ * Open a mailbox whose records reach \p deliver(\p arg, rec) on \p loop's
+ * thread, one call per record, at the loop's high priority. After the records
+ * of one wake-up (every record in the pipe then), \p drained(\p arg) runs,
+ * when not NULL. Call from the loop's thread (or before the loop runs).
+ *
+ * \param rec_size  bytes per record, 1..PIPE_BUF (4096 on Linux).
+ * \param pipe_size 0 for the system's default capacity (64 KiB on Linux);
+ *                  else asked of the kernel (F_SETPIPE_SZ), best effort: an
+ *                  unprivileged process gets at most
+ *                  /proc/sys/fs/pipe-max-size, and a refusal is ignored.
+ * \return 0 and *\p out, or -EINVAL (bad size, no \p deliver), -ENOMEM,
+ *         -EMFILE/-ENFILE (no pipe), -EIO (the loop refused the pipe).
+ */
+int util_mailbox_open(struct qb_loop *loop, size_t rec_size, size_t pipe_size,
+		      util_mailbox_fn deliver, util_mailbox_drained_fn drained, void *arg,
+		      struct util_mailbox **out);
+
+/*
+ * Post one record (rec_size bytes at \p rec, copied). Any thread, including
+ * the loop's own (from a callback too: the record is delivered in the same
+ * wake-up). Never blocks.
+ * \return 0 (it will be delivered unless the mailbox is closed first), or
+ *         -EAGAIN when the pipe is full: the record is not posted, and will
+ *         never be delivered. Any other negative errno means the same and
+ *         only comes of misuse (a closed mailbox).
+ */
+int util_mailbox_post(struct util_mailbox *mb, const void *rec);
+
+/*
+ * Stop watching the pipe, close it and free the mailbox; NULL is ignored.
+ * Loop's thread only, never from the mailbox's own callbacks, and only once
+ * no thread posts any more (its reactors stopped). Records still in the
+ * pipe are discarded, their callbacks never run.
+ */
+void util_mailbox_close(struct util_mailbox *mb);
 
 #endif /* VMENGINE_UTIL_H */
