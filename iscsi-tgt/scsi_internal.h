@@ -29,6 +29,13 @@
 #define TGT_SCSI_F_WRITES 0x4000
 
 /*
+ * The longest parameter data an IN command returns (a VPD page, READ FULL
+ * STATUS with every registration, GET LBA STATUS descriptors): allocation
+ * lengths above it are cut to it in tgt_scsi_prepare().
+ */
+#define TGT_SCSI_IN_MAX 65536u
+
+/*
  * Decode what the table cannot: set dir/xfer_len/lba/nblocks, check
  * ranges. Returns 0 to go on, 1 when the task is complete (status and
  * sense set, tgt_task_done() not called).

@@ -198,19 +198,76 @@ static bool pr_unhex(uint8_t *b, const char *s, unsigned n)
 	return s[2 * n] == '\0';
 }
 
+/*
+ * A name as one token of the state file. Names come from the login and
+ * from TransportIDs, and nothing guarantees they hold no space or line
+ * break: written raw, such a name would read back as another name, or
+ * forge a registration or reservation line. Those bytes (and '%') are
+ * written as %XX, which no valid iSCSI name contains (RFC 3722).
+ */
+#define PR_NAME_TOKEN_MAX (3 * ISCSI_NAME_MAX)
+
+static void pr_put_name(char *out, const char *name)
+{
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++) {
+		if (*c <= ' ' || *c == 0x7f || *c == '%')
+			o += (size_t)snprintf(out + o, 4, "%%%02x", *c);
+		else
+			out[o++] = (char)*c;
+	}
+	out[o] = '\0';
+}
+
+static int pr_xdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool pr_get_name(char *name, const char *tok)
+{
+	size_t o = 0;
+
+	for (const char *c = tok; *c != '\0'; c++) {
+		int b = (unsigned char)*c;
+
+		if (*c == '%') {
+			int hi = pr_xdigit(c[1]), lo = hi < 0 ? -1 : pr_xdigit(c[2]);
+
+			if (lo < 0 || (b = hi << 4 | lo) == 0)
+				return false;
+			c += 2;
+		}
+		if (o + 1 >= ISCSI_NAME_MAX)
+			return false;
+		name[o++] = (char)b;
+	}
+	name[o] = '\0';
+	return o > 0;
+}
+
 static void pr_put_nexus(char *out, size_t len, const struct pr_nexus *n)
 {
-	char isid[13] = "*";
+	char isid[13] = "*", name[PR_NAME_TOKEN_MAX];
 
 	if (!n->any_isid)
 		pr_hex(isid, n->isid, 6);
-	snprintf(out, len, "%s %s", isid, n->name);
+	pr_put_name(name, n->name);
+	snprintf(out, len, "%s %s", isid, name);
 }
 
 static bool pr_get_nexus(struct pr_nexus *n, const char *isid, const char *name)
 {
 	memset(n, 0, sizeof(*n));
-	snprintf(n->name, sizeof(n->name), "%s", name);
+	if (!pr_get_name(n->name, name))
+		return false;
 	if (strcmp(isid, "*") == 0) {
 		n->any_isid = true;
 		return true;
@@ -225,8 +282,8 @@ static bool pr_get_nexus(struct pr_nexus *n, const char *isid, const char *name)
  */
 static int pr_save(struct tgt_pr *pr)
 {
-	size_t cap = 128 + (size_t)(pr->nregs + 1) * (ISCSI_NAME_MAX + 64);
-	char *buf, nx[ISCSI_NAME_MAX + 16];
+	size_t cap = 128 + (size_t)(pr->nregs + 1) * (PR_NAME_TOKEN_MAX + 64);
+	char *buf, nx[PR_NAME_TOKEN_MAX + 16];
 	size_t len;
 	int rc;
 
@@ -263,9 +320,11 @@ static int pr_save(struct tgt_pr *pr)
 	return rc;
 }
 
+_Static_assert(PR_NAME_TOKEN_MAX == 672, "the sscanf widths below are PR_NAME_TOKEN_MAX - 1");
+
 static int pr_parse(struct tgt_pr *pr, char *text)
 {
-	char *save = NULL, isid[16], name[ISCSI_NAME_MAX];
+	char *save = NULL, isid[16], name[PR_NAME_TOKEN_MAX];
 	unsigned long long key;
 	unsigned u, v;
 	bool header = false;
@@ -277,7 +336,7 @@ static int pr_parse(struct tgt_pr *pr, char *text)
 			header = true;
 		} else if (sscanf(line, "generation %u", &u) == 1) {
 			pr->generation = u;
-		} else if (sscanf(line, "reg %llx %u %15s %223s", &key, &u, isid, name) == 4) {
+		} else if (sscanf(line, "reg %llx %u %15s %671s", &key, &u, isid, name) == 4) {
 			struct pr_reg *r = &pr->regs[pr->nregs];
 
 			if (pr->nregs >= PR_MAX_REGS || !pr_get_nexus(&r->n, isid, name))
@@ -285,7 +344,7 @@ static int pr_parse(struct tgt_pr *pr, char *text)
 			r->key = key;
 			r->all_tg_pt = u != 0;
 			pr->nregs++;
-		} else if (sscanf(line, "resv %u %15s %223s", &v, isid, name) == 3) {
+		} else if (sscanf(line, "resv %u %15s %671s", &v, isid, name) == 3) {
 			if (!pr_type_valid((uint8_t)v))
 				return -EINVAL;
 			pr->type = (uint8_t)v;
@@ -614,6 +673,10 @@ static uint32_t pr_get_tpid(const uint8_t *p, uint32_t avail, struct pr_nexus *n
 	slen = strnlen(s, len);
 	if (slen == len || slen == 0)
 		return 0; /* the name must be NUL-terminated within the descriptor */
+	/* RFC 3722: no iSCSI name holds a space or a control character. */
+	for (size_t i = 0; i < slen; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return 0;
 	memset(n, 0, sizeof(*n));
 	switch (p[0] & 0xc0) {
 	case TPID_FMT_NAME:
@@ -698,9 +761,10 @@ static enum pr_result pr_register(struct tgt_task *t, const struct pr_nexus *sel
 
 		if (plen < PROUT_BASIC_LEN + 4)
 			return pr_fail(t, ASC_PARAMETER_LIST_LENGTH_ERROR);
-		end = PROUT_BASIC_LEN + 4 + get_be32(p + PROUT_BASIC_LEN);
-		if (end > plen)
+		/* In 64 bits: a length near 2^32 must not wrap to a short list. */
+		if ((uint64_t)PROUT_BASIC_LEN + 4 + get_be32(p + PROUT_BASIC_LEN) > plen)
 			return pr_fail(t, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		end = PROUT_BASIC_LEN + 4 + get_be32(p + PROUT_BASIC_LEN);
 		while (off < end) {
 			struct pr_nexus n;
 			uint32_t l = pr_get_tpid(p + off, end - off, &n);
@@ -898,7 +962,7 @@ static enum pr_result pr_out_locked(struct tgt_task *t, const uint8_t *p, uint32
 	uint8_t scope = t->cdb[2] >> 4, type = t->cdb[2] & 0x0f;
 	bool move = sa == PROUT_REGISTER_AND_MOVE;
 	bool registers = sa == PROUT_REGISTER || sa == PROUT_REGISTER_AND_IGNORE || move;
-	bool aptpl = move ? (p[17] & PROUT_APTPL) : (p[20] & PROUT_APTPL);
+	bool aptpl;
 	struct tgt_itl *spc2 = pr_spc2_holder(lu);
 	struct pr_nexus self;
 	enum pr_result r;
@@ -911,6 +975,8 @@ static enum pr_result pr_out_locked(struct tgt_task *t, const uint8_t *p, uint32
 	if (plen < PROUT_BASIC_LEN ||
 	    (!move && !(p[20] & PROUT_SPEC_I_PT) && plen != PROUT_BASIC_LEN))
 		return pr_fail(t, ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* Only now is the list known to hold its byte 17 / 20 (a shorter one is refused above). */
+	aptpl = move ? (p[17] & PROUT_APTPL) : (p[20] & PROUT_APTPL);
 	if (!move && sa != PROUT_REGISTER && (p[20] & PROUT_SPEC_I_PT))
 		return pr_param_field(t, 20, 3);
 	if (registers && aptpl && pr->path[0] == '\0')

@@ -390,6 +390,15 @@ int tgt_scsi_prepare(struct tgt_task *t)
 	default:
 		break;
 	}
+	/*
+	 * SPC-4 4.2.5.6: an allocation length is the most the initiator takes,
+	 * not what it will get. The connection allocates xfer_len bytes for an
+	 * IN command, so a 4-byte length of FFFFFFFFh (REPORT LUNS, GET LBA
+	 * STATUS, ...) must not become a 4 GiB buffer per command: no
+	 * parameter data of ours is longer than TGT_SCSI_IN_MAX.
+	 */
+	if (t->dir == TGT_DIR_IN && t->xfer_len > TGT_SCSI_IN_MAX)
+		t->xfer_len = TGT_SCSI_IN_MAX;
 	if (cmd->prep != NULL)
 		return cmd->prep(t);
 	return 0;

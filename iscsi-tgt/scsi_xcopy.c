@@ -323,6 +323,13 @@ static struct tgt_xcopy_held *xcopy_held_take(struct tgt_itl *itl, uint8_t list_
 
 /* ---- EXTENDED COPY: data movement ---- */
 
+/* Complete an EXTENDED COPY: leave the LU's write gate (a no-op when not in it), answer. */
+static void xcopy_done(struct tgt_task *t)
+{
+	tgt_gate_end(t);
+	tgt_task_done(t);
+}
+
 static void xcopy_finish(struct xcopy_ctx *x)
 {
 	struct tgt_task *t = x->t;
@@ -339,7 +346,7 @@ static void xcopy_finish(struct xcopy_ctx *x)
 			  x->bytes);
 	xcopy_release(x);
 	util_buf_put(util_reactor_bufpool(util_reactor_self()), x, XCOPY_BUF_LEN);
-	tgt_task_done(t);
+	xcopy_done(t);
 }
 
 static void xcopy_step(struct xcopy_ctx *x);
@@ -547,6 +554,16 @@ void tgt_xcopy(struct tgt_task *t)
 		tgt_scsi_good(t);
 		return;
 	}
+	/*
+	 * The copy writes the LU: like any write it goes through the write
+	 * gate (scsi_caw.c), or a COMPARE AND WRITE would not be atomic
+	 * against it and a SANITIZE could start while it still writes, its
+	 * data outliving the sanitize. Admitted now, or queued: the gate calls
+	 * this handler again once admitted. A copy into another target's LU
+	 * is not gated on that LU.
+	 */
+	if (tgt_gate_write(t))
+		return;
 	list_id = p[0];
 	usage = (p[1] >> XCOPY_LIST_ID_USAGE_SHIFT) & 0x3;
 	tdll = get_be16(p + 2);
@@ -560,27 +577,27 @@ void tgt_xcopy(struct tgt_task *t)
 	if ((uint64_t)XCOPY_HDR_LEN + tdll + sdll + inl > t->xfer_len ||
 	    (uint64_t)tdll + sdll > XCOPY_MAX_DESC_LIST) {
 		tgt_scsi_fail(t, SK_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-		tgt_task_done(t);
+		xcopy_done(t);
 		return;
 	}
 	/* MAXIMUM INLINE DATA LENGTH is 0: no segment type here uses any. */
 	if (inl != 0) {
 		xcopy_param_fail(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 12, -1);
-		tgt_task_done(t);
+		xcopy_done(t);
 		return;
 	}
 	/* LIST ID USAGE 01b is reserved; 11b (no list identifier) wants LIST IDENTIFIER 0. */
 	if (usage == 0x1 || (usage == XCOPY_LIST_ID_NONE && list_id != 0)) {
 		xcopy_param_fail(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, usage == 0x1 ? 1 : 0,
 				 usage == 0x1 ? 4 : -1);
-		tgt_task_done(t);
+		xcopy_done(t);
 		return;
 	}
 
 	x = util_buf_get(bp, XCOPY_BUF_LEN);
 	if (x == NULL) {
 		tgt_task_errno(t, -ENOMEM);
-		tgt_task_done(t);
+		xcopy_done(t);
 		return;
 	}
 	memset(x, 0, sizeof(*x));
@@ -629,7 +646,7 @@ void tgt_xcopy(struct tgt_task *t)
 fail:
 	xcopy_release(x);
 	util_buf_put(bp, x, XCOPY_BUF_LEN);
-	tgt_task_done(t);
+	xcopy_done(t);
 }
 
 /* ---- RECEIVE COPY RESULTS ---- */
