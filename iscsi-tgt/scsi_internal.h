@@ -140,14 +140,20 @@ void tgt_gate_end(struct tgt_task *t);
 /* ---- media commands (scsi_media.c) ---- */
 int tgt_sanitize_prep(struct tgt_task *t);
 void tgt_sanitize(struct tgt_task *t);
+int tgt_format_unit_prep(struct tgt_task *t);
+void tgt_format_unit(struct tgt_task *t);
 int tgt_read_defect_prep(struct tgt_task *t);
 void tgt_read_defect(struct tgt_task *t);
-/* SBC-3 4.11: while a SANITIZE runs, commands fail NOT READY; 1 when \p t failed so. */
+/*
+ * SBC-3 4.11, 5.3: while a SANITIZE or FORMAT UNIT runs, commands fail NOT
+ * READY; 1 when \p t failed so.
+ */
 int tgt_media_check(struct tgt_task *t);
 struct tgt_sense_args;
 /*
- * REQUEST SENSE while a sanitize runs (SBC-3 4.11.2): fills \p a with NOT
- * READY / SANITIZE IN PROGRESS and the progress indication; false when none runs.
+ * REQUEST SENSE while a sanitize or format runs (SBC-3 4.11.2, 5.3): fills
+ * \p a with NOT READY / SANITIZE (or FORMAT) IN PROGRESS and the progress
+ * indication; false when none runs.
  */
 bool tgt_media_sense(const struct tgt_lu *lu, struct tgt_sense_args *a);
 

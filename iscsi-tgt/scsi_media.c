@@ -62,6 +62,7 @@ struct media_job {
 	uint64_t start_ns;
 	unsigned passes, pass; /* OVERWRITE COUNT and the current pass (0-based) */
 	unsigned sa;
+	bool format; /* a FORMAT UNIT (deallocates like BLOCK ERASE) */
 	bool invert;
 	bool admitted; /* the gate let it in */
 	bool io_busy;
@@ -88,7 +89,8 @@ bool tgt_media_sense(const struct tgt_lu *lu, struct tgt_sense_args *a)
 	 */
 	memset(a, 0, sizeof(*a));
 	a->key = SK_NOT_READY;
-	a->code = ASC_LU_NOT_READY_SANITIZE;
+	a->code =
+	    atomic_load(&lu->formatting) ? ASC_LU_NOT_READY_FORMAT : ASC_LU_NOT_READY_SANITIZE;
 	a->sks_valid = true;
 	a->sks[0] = SENSE_SKSV;
 	put_be16(a->sks + 1, (uint16_t)atomic_load(&lu->sanitize_progress));
@@ -174,6 +176,11 @@ static int media_overwrite_check(struct tgt_task *t)
 	return 0;
 }
 
+static const char *media_job_name(const struct media_job *j)
+{
+	return j->format ? "FORMAT UNIT" : "SANITIZE";
+}
+
 /* The job is over (status 0 or a negative errno): answer, release, free. */
 static void media_job_end(struct media_job *j, int status)
 {
@@ -184,12 +191,13 @@ static void media_job_end(struct media_job *j, int status)
 	if (j->admitted)
 		tgt_gate_end(&j->gate);
 	atomic_store(&j->lu->sanitize_progress, 0);
+	atomic_store(&j->lu->formatting, false);
 	atomic_store(&j->lu->sanitizing, false);
 	if (status == 0)
-		log_info("%s: %s: SANITIZE complete", j->peer, j->who);
+		log_info("%s: %s: %s complete", j->peer, j->who, media_job_name(j));
 	else if (status != -ECANCELED) /* a shutdown: said already */
-		log_err("%s: %s: SANITIZE failed at LBA %" PRIu64 " of pass %u: %d", j->peer,
-			j->who, j->lba, j->pass + 1, status);
+		log_err("%s: %s: %s failed at LBA %" PRIu64 " of pass %u: %d", j->peer, j->who,
+			media_job_name(j), j->lba, j->pass + 1, status);
 	if (w != NULL) {
 		if (status == 0) {
 			tgt_scsi_good(w);
@@ -303,7 +311,8 @@ static void media_job_next(struct media_job *j)
 	uint32_t bs = vol_block_size(j->lu->vol);
 
 	if (media_job_stopping(j)) {
-		log_warn("%s: %s: SANITIZE interrupted by the engine shutdown", j->peer, j->who);
+		log_warn("%s: %s: %s interrupted by the engine shutdown", j->peer, j->who,
+			 media_job_name(j));
 		media_job_end(j, -ECANCELED);
 		return;
 	}
@@ -415,11 +424,12 @@ static struct media_job *media_job_new(struct tgt_task *t, unsigned sa)
 	return j;
 }
 
+static void media_start(struct tgt_task *t, unsigned sa, bool immed, bool format);
+
 void tgt_sanitize(struct tgt_task *t)
 {
 	unsigned sa = t->cdb[1] & SCSI_SA_MASK;
 	bool immed = (t->cdb[1] & SANITIZE_IMMED) != 0;
-	struct media_job *j;
 
 	/*
 	 * SBC-3 5.27: EXIT FAILURE MODE leaves the state a failed sanitize
@@ -432,29 +442,45 @@ void tgt_sanitize(struct tgt_task *t)
 	}
 	if (sa == SANITIZE_SA_OVERWRITE && media_overwrite_check(t))
 		return;
-	/* One sanitize per LU: another that won the race makes this one NOT READY. */
+	media_start(t, sa, immed, false);
+}
+
+/*
+ * Start the media job of \p t (checked): SANITIZE service action \p sa, or
+ * a FORMAT UNIT (\p format: a BLOCK ERASE under another name and sense).
+ */
+static void media_start(struct tgt_task *t, unsigned sa, bool immed, bool format)
+{
+	struct media_job *j;
+
+	/* One job per LU: another that won the race makes this one NOT READY. */
 	if (atomic_exchange(&t->lu->sanitizing, true)) {
-		tgt_scsi_fail(t, SK_NOT_READY, ASC_LU_NOT_READY_SANITIZE);
+		tgt_scsi_fail(t, SK_NOT_READY,
+			      atomic_load(&t->lu->formatting) ? ASC_LU_NOT_READY_FORMAT
+							      : ASC_LU_NOT_READY_SANITIZE);
 		tgt_task_done(t);
 		return;
 	}
+	atomic_store(&t->lu->formatting, format);
 	atomic_store(&t->lu->sanitize_progress, 0);
 	j = media_job_new(t, sa);
 	if (j == NULL) {
+		atomic_store(&t->lu->formatting, false);
 		atomic_store(&t->lu->sanitizing, false);
 		t->io.op = VOL_OP_WRITE;
 		tgt_task_errno(t, -ENOMEM);
 		tgt_task_done(t);
 		return;
 	}
+	j->format = format;
 	log_info("%s: %s: %s started%s", j->peer, j->who, t->cmd->name,
 		 immed ? " in the background" : "");
 	/*
-	 * SBC-3 5.27.1: with IMMED set, status returns once the CDB and the
-	 * parameter list are checked; without, when the sanitize is done.
-	 * From here every other command of the LU gets NOT READY / SANITIZE
-	 * IN PROGRESS; writes already in flight finish first (the gate admits
-	 * the job once they are done).
+	 * SBC-3 5.27.1 / 5.3: with IMMED set, status returns once the CDB and
+	 * the parameter list are checked; without, when the job is done. From
+	 * here every other command of the LU gets NOT READY / SANITIZE (or
+	 * FORMAT) IN PROGRESS; writes already in flight finish first (the gate
+	 * admits the job once they are done).
 	 */
 	if (immed)
 		tgt_scsi_good(t);
@@ -462,6 +488,70 @@ void tgt_sanitize(struct tgt_task *t)
 		j->waiter = t;
 	if (tgt_gate_excl(&j->gate) == 0)
 		media_job_admitted(&j->gate);
+}
+
+/* ---- FORMAT UNIT ---- */
+
+int tgt_format_unit_prep(struct tgt_task *t)
+{
+	/*
+	 * SBC-3 5.3: no protection information here (INQUIRY PROTECT 0), so
+	 * FMTPINFO other than 00b is an INVALID FIELD IN CDB. FMTDATA 1: a
+	 * parameter list header of 4 bytes, or 8 with LONGLIST; this device
+	 * server takes no defect list and no initialization pattern, so the
+	 * header is all it reads (a longer list is refused by its lengths).
+	 */
+	if (t->cdb[1] & FU_FMTPINFO_MASK) {
+		tgt_task_invalid_field(t, 1, 7);
+		return 1;
+	}
+	if (!(t->cdb[1] & FU_FMTDATA)) {
+		t->dir = TGT_DIR_NONE;
+		t->xfer_len = 0;
+		return 0;
+	}
+	t->dir = TGT_DIR_OUT;
+	t->xfer_len = (t->cdb[1] & FU_LONGLIST) ? 8 : 4;
+	return 0;
+}
+
+/*
+ * FORMAT UNIT: the volume has no defects to manage and no physical format
+ * to change; what a host asks of it is a blank medium. As for SANITIZE
+ * BLOCK ERASE every block is deallocated, so it reads back as zeros
+ * (LBPRZ) and a thin volume gives its space back.
+ */
+void tgt_format_unit(struct tgt_task *t)
+{
+	const uint8_t *p = t->buf;
+	bool immed = false;
+
+	if (t->cdb[1] & FU_FMTDATA) {
+		bool longlist = (t->cdb[1] & FU_LONGLIST) != 0;
+		uint32_t dll = longlist ? get_be32(p + 4) : get_be16(p + 2);
+
+		/* PROTECTION FIELD USAGE: only 000b without protection information. */
+		if (p[0] & FU_PFU_MASK) {
+			media_param_invalid(t, 0);
+			return;
+		}
+		/*
+		 * FOV 0: DPRY, DCRT, STPF and IP "shall be set to zero"; with FOV
+		 * 1 the defect options are moot (no defects), but an
+		 * initialization pattern (IP) is not supported.
+		 */
+		if ((!(p[1] & FU_FOV) && (p[1] & (FU_DPRY | FU_DCRT | FU_STPF | FU_IP))) ||
+		    (p[1] & FU_IP)) {
+			media_param_invalid(t, 1);
+			return;
+		}
+		if (dll != 0) {
+			media_param_invalid(t, longlist ? 4 : 2);
+			return;
+		}
+		immed = (p[1] & FU_IMMED) != 0;
+	}
+	media_start(t, SANITIZE_SA_BLOCK_ERASE, immed, true);
 }
 
 /* ---- READ DEFECT DATA ---- */

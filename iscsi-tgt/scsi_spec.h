@@ -355,12 +355,14 @@
 #define SENSE_SKS_SD		     0x20 /* segment pointer: relative to the segment descriptor */
 
 /* Thin provisioning, atomic writes, media commands (scsi_lbp.c, scsi_caw.c, scsi_media.c) */
+#define SCSI_OP_FORMAT_UNIT	    0x04
 #define SCSI_OP_READ_DEFECT_DATA_10 0x37
 #define SCSI_OP_SANITIZE	    0x48
 #define SCSI_OP_ORWRITE_16	    0x8b
 #define SCSI_OP_WRITE_ATOMIC_16	    0x9c
 #define SCSI_OP_READ_DEFECT_DATA_12 0xb7
 #define ASC_LU_NOT_READY_SANITIZE   0x041b
+#define ASC_LU_NOT_READY_FORMAT	    0x0404
 #define ASC_WRITE_PROTECTED	    0x2700
 #define ASC_DEFECT_LIST_NOT_FOUND   0x1c00
 #define ASC_SANITIZE_FAILED	    0x3107
@@ -379,6 +381,16 @@
 #define VPD_B0_UGAVALID		    0x80 /* byte 32 */
 #define VPD_B1_WABEREQ_READ_OK	    0x40 /* Block Device Characteristics byte 7: WABEREQ 01b */
 #define VPD_B1_WACEREQ_READ_OK	    0x10 /* and WACEREQ 01b */
+#define FU_FMTPINFO_MASK	    0xc0 /* FORMAT UNIT byte 1 (SBC-3 5.3) */
+#define FU_LONGLIST		    0x20
+#define FU_FMTDATA		    0x10
+#define FU_PFU_MASK		    0x07 /* parameter list header byte 0 */
+#define FU_FOV			    0x80 /* header byte 1 */
+#define FU_DPRY			    0x40
+#define FU_DCRT			    0x20
+#define FU_STPF			    0x10
+#define FU_IP			    0x08
+#define FU_IMMED		    0x02
 #define SANITIZE_IMMED		    0x80 /* SANITIZE byte 1 (SBC-3 5.27) */
 #define SANITIZE_AUSE		    0x20
 #define SANITIZE_SA_OVERWRITE	    0x01

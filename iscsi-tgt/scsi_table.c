@@ -182,6 +182,9 @@ static const struct tgt_scsi_cmd table_ops[256] = {
 	TGT_DIR_OUT, 6, 4, 1, 0, MSEL_PF | MSEL_SP, 0x00, 0x00, 0xff, 0x00),
     CMD(SCSI_OP_MODE_SENSE_6, "MODE SENSE(6)", NULL, tgt_spc_mode_sense, TGT_DIR_IN, 6, 4, 1,
 	F_INFO, MS_DBD, 0xff, 0xff, 0xff, 0x00),
+    /* SBC-3 5.3: FMTPINFO, LONGLIST, FMTDATA, CMPLST, DEFECT LIST FORMAT (scsi_media.c) */
+    CMD(SCSI_OP_FORMAT_UNIT, "FORMAT UNIT", tgt_format_unit_prep, tgt_format_unit, TGT_DIR_NONE, 6,
+	0, 0, F_WR, 0xff, 0x00, 0x00, 0x00, 0x00),
     CMD(SCSI_OP_START_STOP_UNIT, "START STOP UNIT", NULL, tgt_sbc_start_stop, TGT_DIR_NONE, 6, 0, 0,
 	0, SSU_IMMED, 0x00, 0x0f, 0xf0 | SSU_NO_FLUSH | SSU_LOEJ | SSU_START, 0x00),
     CMD(SCSI_OP_READ_CAPACITY_10, "READ CAPACITY(10)", tgt_sbc_read_capacity10_prep,

@@ -96,7 +96,8 @@ struct tgt_lu {
 	struct tgt_task *gate_excl_tail;
 	struct tgt_task *gate_wr_head; /* writes waiting for the atomic ones; under lock */
 	struct tgt_task *gate_wr_tail;
-	atomic_bool sanitizing;	       /* SANITIZE in progress (scsi_media.c) */
+	atomic_bool sanitizing;	       /* SANITIZE or FORMAT UNIT in progress (scsi_media.c) */
+	atomic_bool formatting;	       /* ... and it is a FORMAT UNIT */
 	atomic_uint sanitize_progress; /* its PROGRESS INDICATION, 0..65535 (SPC-4 4.5.2.4.4) */
 };
 

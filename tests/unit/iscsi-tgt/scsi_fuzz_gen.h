@@ -460,6 +460,7 @@ static void fz_write_range(void)
 	switch (cdb[0]) {
 	case SCSI_OP_EXTENDED_COPY:
 	case SCSI_OP_SANITIZE:
+	case SCSI_OP_FORMAT_UNIT:
 	case SCSI_OP_UNMAP: /* wherever its descriptors say */
 		fz_c.wr_any = true;
 		return;

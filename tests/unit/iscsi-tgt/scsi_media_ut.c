@@ -163,6 +163,113 @@ static void test_block_erase_and_others(void)
 	atomic_store(&fx_target.lu.sanitizing, false);
 }
 
+static bool fx_all_zero_holes(void)
+{
+	for (size_t i = 0; i < (size_t)FX_BLOCKS * FX_BS; i++)
+		if (fx_vol.data[i] != 0)
+			return false;
+	for (unsigned b = 0; b < FX_BLOCKS; b++)
+		if (!fx_hole[b])
+			return false;
+	return true;
+}
+
+static void fu_cdb(uint8_t *cdb, uint8_t b1)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = SCSI_OP_FORMAT_UNIT;
+	cdb[1] = b1;
+}
+
+/* FORMAT UNIT (SBC-3 5.3): a blank, deallocated medium; options this LU cannot honour refused. */
+static void test_format_unit(void)
+{
+	uint8_t cdb[16], tur[16] = {0};
+	uint8_t hdr[8] = {0};
+
+	fx_reset_ext();
+	/* FMTDATA 0: the defaults; every block deallocated and read back as zeros */
+	memset(fx_vol.data, 'a', (size_t)FX_BLOCKS * FX_BS);
+	fu_cdb(cdb, 0);
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT_EQUAL(fx_last_io.op, VOL_OP_UNMAP);
+	CU_ASSERT_EQUAL(fx_last_io.len, (uint64_t)FX_BLOCKS * FX_BS);
+	CU_ASSERT(fx_all_zero_holes());
+	/* FMTDATA 1, short and long header, FOV with the (moot) defect options */
+	memset(fx_vol.data, 'b', (size_t)FX_BLOCKS * FX_BS);
+	memset(fx_hole, 0, sizeof(fx_hole));
+	fu_cdb(cdb, FU_FMTDATA);
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 4, 4), 0);
+	CU_ASSERT(fx_good());
+	CU_ASSERT(fx_all_zero_holes());
+	fu_cdb(cdb, FU_FMTDATA | FU_LONGLIST);
+	hdr[1] = FU_FOV | FU_DCRT | FU_DPRY;
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 8, 8), 0);
+	CU_ASSERT(fx_good());
+
+	/* refused: protection information, defect lists, patterns, options without FOV */
+	fu_cdb(cdb, 0x40); /* FMTPINFO 01b */
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 1);
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB));
+	fu_cdb(cdb, FU_FMTDATA);
+	memset(hdr, 0, sizeof(hdr));
+	hdr[3] = 8;				    /* DEFECT LIST LENGTH */
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 4, 4), 0); /* checked when it runs */
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST));
+	hdr[3] = 0;
+	hdr[1] = FU_DCRT;			    /* FOV 0 */
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 4, 4), 0); /* checked when it runs */
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST));
+	hdr[1] = FU_FOV | FU_IP;
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 4, 4), 0); /* checked when it runs */
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST));
+	hdr[1] = 0;
+	hdr[0] = 1;				    /* PROTECTION FIELD USAGE */
+	CU_ASSERT_EQUAL(fx_run(cdb, hdr, 4, 4), 0); /* checked when it runs */
+	CU_ASSERT(fx_check(SK_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST));
+	hdr[0] = 0;
+	/* software write protect: DATA PROTECT */
+	atomic_store(&fx_target.lu.swp, true);
+	fu_cdb(cdb, 0);
+	CU_ASSERT_EQUAL(fx_run(cdb, NULL, 0, 0), 1);
+	CU_ASSERT(fx_check(SK_DATA_PROTECT, ASC_WRITE_PROTECTED));
+	atomic_store(&fx_target.lu.swp, false);
+
+	/* IMMED: GOOD at once; NOT READY / FORMAT IN PROGRESS until it is done */
+	memset(fx_vol.data, 'c', (size_t)FX_BLOCKS * FX_BS);
+	memset(fx_hole, 0, sizeof(fx_hole));
+	hdr[1] = FU_IMMED;
+	fu_cdb(cdb, FU_FMTDATA);
+	fixture_task(cdb, 16, false);
+	fx_t.exp_xfer_len = 4;
+	CU_ASSERT_EQUAL_FATAL(tgt_scsi_prepare(&fx_t), 0);
+	fx_buf = malloc(4);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fx_buf);
+	memcpy(fx_buf, hdr, 4);
+	fx_t.buf = fx_buf;
+	fx_t.buf_len = 4;
+	tgt_scsi_execute(&fx_t);
+	CU_ASSERT_EQUAL(fx_done, 1);
+	CU_ASSERT(fx_good());
+	CU_ASSERT(atomic_load(&fx_target.lu.formatting));
+	fixture_task(tur, 16, false);
+	CU_ASSERT_EQUAL(tgt_scsi_prepare(&fx_t), 1);
+	CU_ASSERT(fx_check(SK_NOT_READY, ASC_LU_NOT_READY_FORMAT));
+	CU_ASSERT_EQUAL(fx_t.sense[15], SENSE_SKSV); /* with the progress indication */
+	/* a SANITIZE meanwhile: NOT READY, FORMAT IN PROGRESS */
+	san_cdb(cdb, SANITIZE_SA_BLOCK_ERASE, 0);
+	fixture_task(cdb, 16, false);
+	CU_ASSERT_EQUAL(tgt_scsi_prepare(&fx_t), 1);
+	CU_ASSERT(fx_check(SK_NOT_READY, ASC_LU_NOT_READY_FORMAT));
+	fx_drain_all();
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.sanitizing));
+	CU_ASSERT_FALSE(atomic_load(&fx_target.lu.formatting));
+	CU_ASSERT(fx_all_zero_holes());
+	CU_ASSERT_EQUAL(fx_run(tur, NULL, 0, 0), 0);
+	CU_ASSERT(fx_good());
+}
+
 /* Start a SANITIZE OVERWRITE of \p passes passes of 0x5a; do not drain. */
 static void san_start(uint8_t extra_cdb1, unsigned passes)
 {
@@ -315,6 +422,7 @@ int main(void)
 	CU_add_test(s, "SANITIZE BLOCK ERASE, others, NOT READY", test_block_erase_and_others);
 	CU_add_test(s, "SANITIZE IMMED in the background, progress", test_background);
 	CU_add_test(s, "SANITIZE goes on after its command is aborted", test_abort_keeps_running);
+	CU_add_test(s, "FORMAT UNIT", test_format_unit);
 	CU_add_test(s, "READ DEFECT DATA", test_read_defect_data);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
