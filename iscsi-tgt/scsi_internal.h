@@ -239,10 +239,10 @@ static inline void tgt_scsi_data_in(struct tgt_task *t, const void *data, uint32
 	tgt_scsi_good(t);
 }
 
-/* The engine services for task \p t (struct tgt_scsi_ops), or NULL. */
+/* The engine services for task \p t (struct tgt_scsi_ops, from its LU), or NULL. */
 static inline const struct tgt_scsi_ops *tgt_scsi_ops_of(const struct tgt_task *t)
 {
-	return t->conn != NULL && t->conn->tgt != NULL ? t->conn->tgt->scsi_ops : NULL;
+	return t->lu != NULL ? t->lu->scsi_ops : NULL;
 }
 
 #endif /* VMENGINE_SCSI_INTERNAL_H */

@@ -417,7 +417,7 @@ static struct media_job *media_job_new(struct tgt_task *t, unsigned sa)
 	 * Counted like a connection: tgt_shutdown() waits for nconns to reach
 	 * 0. Never from 0 here: the task's own connection is counted.
 	 */
-	if (j->ops != NULL && j->ops->conn_gone != NULL) {
+	if (t->conn != NULL && j->ops != NULL && j->ops->conn_gone != NULL) {
 		j->tgt = t->conn->tgt;
 		atomic_fetch_add(&j->tgt->nconns, 1);
 	}

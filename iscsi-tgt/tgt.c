@@ -128,6 +128,7 @@ int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 	tg->lu.lun = 0;
 	tg->lu.vol = vol;
 	tg->lu.target = tg;
+	tg->lu.scsi_ops = t->scsi_ops;
 	atomic_init(&tg->refs, 1);
 	atomic_init(&tg->lu.wce, true);
 	atomic_init(&tg->lu.d_sense, false);

@@ -21,6 +21,7 @@
 struct tgt_conn;
 struct tgt_session;
 struct tgt_task;
+struct tgt_scsi_ops;
 
 /* ---- logical units ---- */
 
@@ -73,6 +74,13 @@ struct tgt_lu {
 	uint64_t lun; /* LUN number as the host addresses it (0) */
 	struct vol *vol;
 	struct tgt_target *target;
+	/*
+	 * The engine's services (struct tgt_scsi_ops), set by tgt_target_add();
+	 * NULL in a unit test of the device server. Kept on the LU rather than
+	 * found through a task's connection: a background job (SANITIZE, FORMAT
+	 * UNIT) outlives the command and the connection that started it.
+	 */
+	const struct tgt_scsi_ops *scsi_ops;
 	char serial[40]; /* unit serial number (VPD 0x80), from the volume id */
 	/* Mode page settings (changeable by MODE SELECT). */
 	atomic_bool wce;      /* Caching page: write cache enabled (WCE) */
@@ -282,8 +290,9 @@ struct tgt_portal {
  * The engine services the device server (scsi_*.c) uses beyond a task's own
  * LU: the reactors' pacing ticks and cross-thread messages, references to
  * and access rules of the engine's other targets, and the count of work
- * tgt_shutdown() waits for. tgt_create() installs the engine's own. A
- * struct tgt built by a unit test of the device server may leave them NULL
+ * tgt_shutdown() waits for. tgt_create() installs the engine's own, and
+ * tgt_target_add() hands them to each LU (tgt_lu.scsi_ops). A unit test of
+ * the device server may leave them NULL
  * (a sanitize then runs unpaced and uncounted, a compare-and-write waiter is
  * resumed on the releasing thread, an EXTENDED COPY reaches only the task's
  * own LU) or install stubs. Constant once commands run; read by any thread.

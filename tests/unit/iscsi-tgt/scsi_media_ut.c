@@ -59,7 +59,7 @@ static const struct tgt_scsi_ops md_ops = {
     .target_put = md_target_put,
     .conn_gone = md_conn_gone,
 };
-static struct tgt md_engine = {.scsi_ops = &md_ops};
+static struct tgt md_engine;
 static struct tgt_conn md_conn = {.tgt = &md_engine, .peer = "127.0.0.1:1"};
 
 static void san_cdb(uint8_t *cdb, uint8_t sa, uint16_t len)
@@ -277,7 +277,8 @@ static void san_start(uint8_t extra_cdb1, unsigned passes)
 
 	san_cdb(cdb, SANITIZE_SA_OVERWRITE | extra_cdb1, sizeof(p));
 	fixture_task(cdb, 16, false);
-	fx_t.conn = &md_conn; /* the engine's services: ticks, references, work count */
+	fx_target.lu.scsi_ops = &md_ops;    /* the engine's services: ticks, references */
+	fx_t.conn = &md_conn;		    /* and the service's work count */
 	atomic_store(&md_engine.nconns, 1); /* the task's own connection */
 	fx_t.exp_xfer_len = sizeof(p);
 	CU_ASSERT_EQUAL_FATAL(tgt_scsi_prepare(&fx_t), 0);
