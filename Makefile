@@ -127,6 +127,14 @@ $(foreach d,$(LIB_DIRS),$(eval $(call ut_rule,$(d))))
 unit: $(UNIT_BINS)
 	@./tests/unit/run.sh $(UNIT_BINS)
 
+# The daemon under ASan+UBSan, for the robustness tests (tests/robust/run.sh
+# fuzzes it): same sources as $(BUILD)/vmengined. Not part of `make all`.
+.PHONY: asan-daemon
+asan-daemon: $(ASAN_BUILD)/vmengined
+$(call objs,$(ASAN_BUILD),$(ENGINE_SRC)): | $(PROTO_GEN_H)
+$(ASAN_BUILD)/vmengined: $(call objs,$(ASAN_BUILD),$(ENGINE_SRC)) $(ASAN_LIBS_A)
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
+
 # ---- the two commands ----
 run: deps-build all
 	@./engine/run-solo.sh $(BUILD)/vmengined

@@ -168,7 +168,8 @@ static void residual(const struct tgt_task *t, uint8_t *flags, uint32_t *count)
 		done = t->data_len;
 		break;
 	case TGT_DIR_OUT:
-		done = t->xfer_len;
+		/* What the CDB asked for, even when only part of it was run. */
+		done = t->xfer_cdb ? t->xfer_cdb : t->xfer_len;
 		break;
 	default:
 		done = 0;
@@ -386,6 +387,48 @@ void tgt_task_start(struct tgt_task *t)
 
 /* ---- SCSI Command PDU ---- */
 
+/*
+ * Less data-out than the CDB writes: no W bit, or ExpectedDataTransferLength
+ * short of the transfer length. The rest of the task buffer must never reach
+ * the medium: it holds stale bytes of earlier commands, other volumes' data
+ * among them. FCP-4 9.4.2 (which libiscsi's residual tests follow) allows
+ * a) running the command on the data sent only, or b) refusing it with
+ * INVALID FIELD IN COMMAND INFORMATION UNIT; either with the overflow
+ * residual of the full transfer length. A plain WRITE (or WRITE AND VERIFY)
+ * with the W bit is cut to the whole blocks sent (a); anything else is
+ * refused (b).
+ */
+static void data_out_short(struct tgt_task *t)
+{
+	uint32_t bs = t->nblocks ? t->xfer_len / t->nblocks : 0;
+
+	t->xfer_cdb = t->xfer_len;
+	/*
+	 * Without the W bit no residual can tell the initiator that nothing
+	 * was written (EDTL may well match the CDB): refused.
+	 */
+	switch (t->pdu_write ? t->cdb[0] : -1) {
+	case SCSI_OP_WRITE_6:
+	case SCSI_OP_WRITE_10:
+	case SCSI_OP_WRITE_12:
+	case SCSI_OP_WRITE_16:
+	case SCSI_OP_WRITE_AND_VERIFY_10:
+	case SCSI_OP_WRITE_AND_VERIFY_12:
+	case SCSI_OP_WRITE_AND_VERIFY_16:
+		if (bs && t->nblocks * bs == t->xfer_len && t->data_expected % bs == 0) {
+			t->nblocks = t->data_expected / bs;
+			t->xfer_len = t->data_expected;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	tgt_task_sense(t, SK_ILLEGAL_REQUEST, 0x0e,
+		       0x03); /* INVALID FIELD IN COMMAND INFORMATION UNIT */
+	t->flags |= TASK_F_SCSI_DONE;
+}
+
 static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 {
 	const struct iscsi_bhs_scsi_cmd *h = (const void *)pdu->hdr.raw;
@@ -419,6 +462,18 @@ static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	}
 	/* Data with neither the W bit nor an expected length is malformed (11.3.1). */
 	if (pdu->data_len && (!(h->flags & ISCSI_CMD_WRITE) || get_be32(h->exp_xfer_len) == 0)) {
+		tgt_conn_reject(c, pdu, ISCSI_REJECT_PROTOCOL_ERROR);
+		return NULL;
+	}
+	/*
+	 * Immediate data only when negotiated, and within both the expected
+	 * length and FirstBurstLength (RFC 7143 13.11, 13.14). Beyond them the
+	 * task buffer does not hold the data, and counting it as received would
+	 * let the command store bytes the initiator never sent.
+	 */
+	if (pdu->data_len &&
+	    (!s->params.immediate_data ||
+	     pdu->data_len > UTIL_MIN(get_be32(h->exp_xfer_len), s->params.first_burst))) {
 		tgt_conn_reject(c, pdu, ISCSI_REJECT_PROTOCOL_ERROR);
 		return NULL;
 	}
@@ -470,6 +525,10 @@ static struct tgt_task *cmd_begin(struct tgt_conn *c, struct iscsi_pdu *pdu)
 			t->data_expected = UTIL_MIN(t->xfer_len, t->exp_xfer_len);
 			if (!t->pdu_write)
 				t->data_expected = 0;
+			if (t->data_expected < t->xfer_len)
+				data_out_short(t);
+			if (t->flags & TASK_F_SCSI_DONE)
+				len = 0;
 		}
 		if (len) {
 			t->buf = util_buf_get(conn_pool(c), len);
@@ -532,8 +591,10 @@ int tgt_cmd_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 		task_maybe_release(t);
 		return 0;
 	}
-	if (pdu->data_len && !(t->flags & TASK_F_SCSI_DONE))
+	if (pdu->data_len && !(t->flags & TASK_F_SCSI_DONE)) {
 		t->data_received = UTIL_MIN(pdu->data_len, t->data_expected);
+		t->data_next = pdu->data_len;
+	}
 	ordered_now = t->flags & TASK_F_ORDERED;
 	if (!(t->flags & TASK_F_UNSOL_MORE))
 		task_unsol_done(t);
@@ -559,7 +620,12 @@ static struct tgt_task *data_out_task(struct tgt_conn *c, const struct iscsi_bhs
 	if (idx >= c->ntasks)
 		return NULL;
 	struct tgt_task *t = &c->tasks[idx];
-	if (!(t->flags & TASK_F_INUSE) || t->ttt != ttt || t->itt != itt)
+	/*
+	 * Solicited data only while an R2T is outstanding: every task has a
+	 * TTT, and a READ or a WRITE already executing must not have its
+	 * buffer written under the SCSI layer.
+	 */
+	if (!(t->flags & TASK_F_INUSE) || t->ttt != ttt || t->itt != itt || !t->r2t_outstanding)
 		return NULL;
 	return t;
 }
@@ -572,7 +638,12 @@ int tgt_data_out_dst(struct tgt_conn *c, struct iscsi_pdu *pdu, void **dst)
 
 	c->rx_task = t;
 	*dst = c->rxbuf;
-	if (t && t->buf && !(t->flags & TASK_F_SCSI_DONE) && off <= t->buf_len &&
+	/*
+	 * An aborted task may be released while its data is still arriving
+	 * (when its last queued PDU is written): its buffer would be back in
+	 * the pool, another task's. Its data is drained instead.
+	 */
+	if (t && t->buf && !(t->flags & (TASK_F_SCSI_DONE | TASK_F_ABORTED)) && off <= t->buf_len &&
 	    pdu->data_len <= t->buf_len - off)
 		*dst = (uint8_t *)t->buf + off;
 	return 0;
@@ -586,6 +657,10 @@ int tgt_data_out_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 	bool solicited = get_be32(h->ttt) != ISCSI_RSVD_TAG;
 
 	c->rx_task = NULL;
+	if (t && (!(t->flags & TASK_F_INUSE) || (t->flags & TASK_F_ABORTED))) {
+		/* Aborted (and maybe released since its header came): the data is discarded. */
+		return 0;
+	}
 	if (!t) {
 		/* RFC 7143 11.7.4: no task with this ITT/TTT. */
 		tgt_conn_reject(c, pdu, ISCSI_REJECT_INVALID_PDU_FIELD);
@@ -612,6 +687,18 @@ int tgt_data_out_pdu(struct tgt_conn *c, struct iscsi_pdu *pdu)
 			 get_be32(h->datasn), t->datasn, t->itt);
 		return -EPROTO;
 	}
+	/*
+	 * DataPDUInOrder and DataSequenceInOrder are Yes (the target accepts no
+	 * other value): every Data-Out starts where the previous data ended
+	 * (RFC 7143 13.19, 13.20). A repeat or overlap would count bytes twice
+	 * and leave part of the buffer unwritten yet executed; a gap likewise.
+	 */
+	if (!(t->flags & TASK_F_SCSI_DONE) && off != t->data_next) {
+		log_warn("%s: Data-Out offset %u, expected %u (itt 0x%08x)", c->peer, off,
+			 t->data_next, t->itt);
+		return -EPROTO;
+	}
+	t->data_next += pdu->data_len;
 	t->datasn++;
 	t->data_received += pdu->data_len;
 	if (h->flags & ISCSI_FLAG_FINAL) {

@@ -16,6 +16,16 @@
 
 /* RFC 7143 6.1: during login, data segments are at most 8192 bytes. */
 #define LOGIN_MAX_DSL 8192
+/*
+ * Above this many bytes queued for the initiator, the connection stops
+ * reading until they drain. An initiator that sends without reading (NOP-Out
+ * pings with data, immediate Text or TMF requests: nothing bounds them like
+ * the CmdSN window bounds commands) otherwise makes the engine hold a copy
+ * of every answer: up to 4096 x MaxRecvDataSegmentLength, 1 GiB per
+ * connection. Not reading is TCP's own backpressure: an initiator that
+ * reads its answers never meets it.
+ */
+#define TX_BACKLOG_MAX (16u << 20)
 
 static void conn_io(void *arg, uint32_t events);
 
@@ -42,7 +52,7 @@ static int rx_data_dst(void *ctx, struct iscsi_pdu *pdu, void **dst)
 {
 	struct tgt_conn *c = ctx;
 
-	if (c->state != CONN_LOGIN) {
+	if (c->state != CONN_LOGIN && c->sess) {
 		switch (iscsi_bhs_opcode(&pdu->hdr.bhs)) {
 		case ISCSI_OP_SCSI_CMD:
 			return tgt_cmd_data_dst(c, pdu, dst);
@@ -58,13 +68,42 @@ static int rx_data_dst(void *ctx, struct iscsi_pdu *pdu, void **dst)
 	return 0;
 }
 
+static bool conn_backlogged(const struct tgt_conn *c)
+{
+	return c->tx.queued_bytes > TX_BACKLOG_MAX;
+}
+
+/* Epoll interest: EPOLLIN unless backlogged, EPOLLOUT while the socket is full. */
+static void conn_arm(struct tgt_conn *c)
+{
+	uint32_t ev =
+	    (conn_backlogged(c) || c->rx_stopped ? 0 : EPOLLIN) | (c->want_out ? EPOLLOUT : 0);
+
+	if (c->state == CONN_CLOSING || ev == c->armed)
+		return;
+	c->armed = ev;
+	util_reactor_mod_fd(c->w->reactor, c->fd, ev, conn_io, c);
+}
+
+static int rx_dispatch(struct tgt_conn *c, struct iscsi_pdu *pdu);
+
 static int rx_pdu(void *ctx, struct iscsi_pdu *pdu)
 {
 	struct tgt_conn *c = ctx;
+	int rc = rx_dispatch(c, pdu);
+
+	/* Pause reading (resumable) until the answers drain: see TX_BACKLOG_MAX. */
+	if (rc == 0 && conn_backlogged(c))
+		return 1;
+	return rc;
+}
+
+static int rx_dispatch(struct tgt_conn *c, struct iscsi_pdu *pdu)
+{
 	uint8_t op = iscsi_bhs_opcode(&pdu->hdr.bhs);
 
 	c->last_rx_ms = util_now_ms();
-	if (c->state == CONN_CLOSING)
+	if (c->state == CONN_CLOSING || c->rx_stopped)
 		return 1;
 	if (c->state == CONN_LOGIN) {
 		if (op != ISCSI_OP_LOGIN_REQ) {
@@ -74,6 +113,9 @@ static int rx_pdu(void *ctx, struct iscsi_pdu *pdu)
 		}
 		return tgt_login_pdu(c, pdu);
 	}
+	/* Every handler below works on the session: none without one. */
+	if (!c->sess)
+		return -EPROTO;
 
 	/* RFC 7143 7.8: a payload digest error is answered with a Reject. */
 	if (pdu->ddigest_bad && op != ISCSI_OP_SCSI_CMD && op != ISCSI_OP_DATA_OUT) {
@@ -151,6 +193,7 @@ void tgt_conn_start(struct tgt_worker *w, int fd)
 	c->login_deadline_ms = c->last_rx_ms + t->cfg.login_timeout_s * 1000u;
 	if (util_reactor_add_fd(w->reactor, fd, EPOLLIN, conn_io, c) < 0)
 		goto err;
+	c->armed = EPOLLIN;
 	TAILQ_INSERT_TAIL(&w->conns, c, link);
 	w->nconns++;
 	log_info("%s: connected to %s", c->peer, c->local);
@@ -258,20 +301,16 @@ static void conn_flush(struct tgt_conn *c)
 	c->in_flush = false;
 
 	if (rc == -EAGAIN) {
-		if (!c->want_out) {
-			c->want_out = true;
-			util_reactor_mod_fd(c->w->reactor, c->fd, EPOLLIN | EPOLLOUT, conn_io, c);
-		}
+		c->want_out = true;
+		conn_arm(c);
 		return;
 	}
 	if (rc < 0) {
 		tgt_conn_close(c, strerror(-rc));
 		return;
 	}
-	if (c->want_out) {
-		c->want_out = false;
-		util_reactor_mod_fd(c->w->reactor, c->fd, EPOLLIN, conn_io, c);
-	}
+	c->want_out = false;
+	conn_arm(c);
 	/* A Logout Response went out: the connection ends (RFC 7143 11.15). */
 	if (c->state == CONN_LOGOUT && !c->logout_pending && iscsi_tx_empty(&c->tx))
 		tgt_conn_close(c, "logged out");
@@ -283,7 +322,7 @@ static void conn_io(void *arg, uint32_t events)
 
 	if (c->state == CONN_CLOSING)
 		return;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !conn_backlogged(c) && !c->rx_stopped) {
 		c->in_rx = true;
 		int rc = iscsi_rx_read(&c->rx, c->fd);
 		c->in_rx = false;
@@ -295,6 +334,8 @@ static void conn_io(void *arg, uint32_t events)
 	}
 	if (c->state != CONN_CLOSING && !iscsi_tx_empty(&c->tx))
 		conn_flush(c);
+	else
+		conn_arm(c); /* nothing to send: reading resumes if it was paused */
 }
 
 /* ---- transmit ---- */

@@ -122,8 +122,15 @@ static int login_fail(struct tgt_conn *c, uint16_t status, const char *why)
 			memcpy(data, l->rsp.buf, len);
 	}
 	login_send(c, 0, status, data, data ? len : 0, data, len);
-	c->state = CONN_LOGOUT; /* conn_flush closes once the queue drains */
-	return 1;		/* stop reading */
+	/*
+	 * conn_flush closes once the queue drains. Until then nothing more is
+	 * read: the connection has no session, so a later PDU must never reach
+	 * the full feature phase handlers (a SCSI Command sent after a failed
+	 * login, while the initiator did not read, crashed the engine).
+	 */
+	c->state = CONN_LOGOUT;
+	c->rx_stopped = true;
+	return 1; /* stop reading */
 }
 
 static void login_enter_ffp(struct tgt_conn *c);

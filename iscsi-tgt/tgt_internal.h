@@ -183,6 +183,7 @@ struct tgt_task {
 	const struct tgt_scsi_cmd *cmd;
 	enum tgt_dir dir;
 	uint32_t xfer_len; /* bytes the CDB moves (allocation length for IN) */
+	uint32_t xfer_cdb; /* OUT cut to the data-out sent: xfer_len as the CDB asked (cmd.c) */
 	uint64_t lba;	   /* READ/WRITE family */
 	uint32_t nblocks;
 
@@ -211,6 +212,7 @@ struct tgt_task {
 	uint32_t r2tsn;
 	uint32_t datasn;	/* next DataSN (Data-In) / expected (Data-Out) */
 	uint32_t data_received; /* bytes of data-out received */
+	uint32_t data_next;	/* buffer offset the next Data-Out must start at */
 	uint32_t data_expected; /* bytes of data-out the target will take */
 	uint32_t r2t_offset;	/* next offset to solicit */
 	uint32_t r2t_outstanding;
@@ -382,7 +384,9 @@ struct tgt_conn {
 	enum tgt_conn_state state;
 	struct iscsi_rx rx;
 	struct iscsi_tx tx;
-	bool want_out;	     /* EPOLLOUT armed */
+	bool want_out;	     /* the socket is full: EPOLLOUT wanted */
+	uint32_t armed;	     /* epoll events registered for fd */
+	bool rx_stopped;     /* a failed login: no more input, close once the answer is out */
 	bool in_rx;	     /* inside the receive loop: responses are flushed at its end */
 	bool in_flush;	     /* inside conn_flush(): it sends what its callbacks queue */
 	bool free_scheduled; /* conn_free() is queued on the reactor */

@@ -157,6 +157,7 @@ struct iscsi_tx {
 	size_t sent; /* bytes of the queue's first PDU already written */
 	bool hdigest, ddigest;
 	unsigned queued;
+	size_t queued_bytes; /* wire bytes of the queued PDUs, sent or not: the owner's backlog */
 };
 
 void iscsi_tx_init(struct iscsi_tx *tx);

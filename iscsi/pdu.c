@@ -249,6 +249,7 @@ void iscsi_tx_init(struct iscsi_tx *tx)
 }
 
 static const uint8_t zero_pad[4];
+static size_t tx_pdu_len(const struct iscsi_txpdu *tp);
 
 void iscsi_tx_queue(struct iscsi_tx *tx, struct iscsi_txpdu *tp)
 {
@@ -267,6 +268,7 @@ void iscsi_tx_queue(struct iscsi_tx *tx, struct iscsi_txpdu *tp)
 	}
 	STAILQ_INSERT_TAIL(&tx->queue, tp, link);
 	tx->queued++;
+	tx->queued_bytes += tx_pdu_len(tp);
 }
 
 /* Append the iovecs of one PDU; returns the count (at most 5). */
@@ -300,6 +302,7 @@ static void tx_complete(struct iscsi_tx *tx, struct iscsi_txpdu *tp)
 {
 	STAILQ_REMOVE_HEAD(&tx->queue, link);
 	tx->queued--;
+	tx->queued_bytes -= tx_pdu_len(tp);
 	if (tp->done)
 		tp->done(tp, tp->done_arg);
 }

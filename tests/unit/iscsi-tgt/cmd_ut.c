@@ -313,6 +313,153 @@ static void test_data_out_unknown_ttt(void)
 	fx_stop();
 }
 
+/* ---- data-out that does not cover the command (found by fuzz_pdu) ---- */
+
+/*
+ * Leave a pooled buffer of \p len bytes full of 0xa5 behind: a READ of a
+ * range that holds it. A WRITE that stores bytes nobody sent stores these.
+ */
+static void leave_stale_buffer(struct fx_conn *c, uint32_t lba, uint32_t len)
+{
+	uint8_t cdb[16];
+	struct fx_pdu r;
+
+	memset(fx_vols[0].data + (uint64_t)lba * FX_BS, 0xa5, len);
+	fx_cdb_rw10(cdb, OP_READ10, lba, (uint16_t)(len / FX_BS));
+	uint32_t itt = fx_cmd(c, ISCSI_FLAG_FINAL | ISCSI_CMD_READ, len, cdb, NULL, 0, false);
+	while (fx_recv(c, &r)) {
+		bool last = fx_op(&r) != ISCSI_OP_DATA_IN || (r.hdr.raw[1] & ISCSI_DATA_STATUS);
+		CU_ASSERT_EQUAL(get_be32(r.hdr.bhs.itt), itt);
+		fx_pdu_free(&r);
+		if (last)
+			break;
+	}
+}
+
+/*
+ * WRITE(10) of 8 blocks, ExpectedDataTransferLength one block, one block of
+ * immediate data: FCP-4 9.4.2 a) as libiscsi's residual tests check: GOOD,
+ * an overflow residual of 7 blocks, the first block written and the 7 others
+ * untouched. The engine used to write all 8 from its buffer, 7 of them stale.
+ */
+static void test_write_edtl_short(void)
+{
+	struct fx_conn *c = start_session(65536, true, true, 65536, 262144);
+	uint8_t cdb[16], buf[FX_BS], before[8 * FX_BS];
+	struct fx_pdu r;
+
+	leave_stale_buffer(c, 1000, sizeof(before));
+	memcpy(before, vol_at(700), sizeof(before));
+	fill(buf, sizeof(buf), 7);
+	fx_cdb_rw10(cdb, OP_WRITE10, 700, 8);
+	uint32_t itt = fx_cmd(c, ISCSI_FLAG_FINAL | ISCSI_CMD_WRITE, FX_BS, cdb, buf, FX_BS, false);
+	CU_ASSERT_EQUAL(expect_rsp(c, itt, &r), SAM_STAT_GOOD);
+	const struct iscsi_bhs_scsi_rsp *h = (const void *)r.hdr.raw;
+	CU_ASSERT_EQUAL(h->flags, ISCSI_FLAG_FINAL | ISCSI_RSP_OVERFLOW);
+	CU_ASSERT_EQUAL(get_be32(h->residual), 7 * FX_BS);
+	fx_pdu_free(&r);
+	CU_ASSERT(memcmp(vol_at(700), buf, FX_BS) == 0);
+	CU_ASSERT(memcmp(vol_at(701), before + FX_BS, 7 * FX_BS) == 0);
+	fx_stop();
+}
+
+/*
+ * WRITE(10) without the W bit: no data-out can come, so none may be stored,
+ * and GOOD would claim a write that never happened: CHECK CONDITION,
+ * INVALID FIELD IN COMMAND INFORMATION UNIT (FCP-4 9.4.2 b).
+ */
+static void test_write_no_wbit(void)
+{
+	struct fx_conn *c = start_session(65536, true, true, 65536, 262144);
+	uint8_t cdb[16], before[4 * FX_BS];
+	struct fx_pdu r;
+
+	leave_stale_buffer(c, 1000, sizeof(before));
+	memcpy(before, vol_at(720), sizeof(before));
+	fx_cdb_rw10(cdb, OP_WRITE10, 720, 4);
+	uint32_t itt = fx_cmd(c, ISCSI_FLAG_FINAL, sizeof(before), cdb, NULL, 0, false);
+	CU_ASSERT_EQUAL(expect_rsp(c, itt, &r), SAM_STAT_CHECK_CONDITION);
+	/* fixed format sense after the 2-byte SenseLength: key, ASC, ASCQ */
+	CU_ASSERT(r.len >= 2 + 14 && (r.data[2 + 2] & 0x0f) == SK_ILLEGAL_REQUEST &&
+		  r.data[2 + 12] == 0x0e && r.data[2 + 13] == 0x03);
+	fx_pdu_free(&r);
+	CU_ASSERT(memcmp(vol_at(720), before, sizeof(before)) == 0);
+	CU_ASSERT_EQUAL(fx_submits, 1); /* the READ of leave_stale_buffer() only */
+	fx_stop();
+}
+
+/* Immediate data beyond ExpectedDataTransferLength: a protocol error (Reject). */
+static void test_write_imm_over_edtl(void)
+{
+	struct fx_conn *c = start_session(65536, true, true, 65536, 262144);
+	uint8_t cdb[16], buf[2 * FX_BS], before[FX_BS];
+	struct fx_pdu r;
+
+	memcpy(before, vol_at(740), sizeof(before));
+	fill(buf, sizeof(buf), 9);
+	fx_cdb_rw10(cdb, OP_WRITE10, 740, 1);
+	fx_cmd(c, ISCSI_FLAG_FINAL | ISCSI_CMD_WRITE, FX_BS, cdb, buf, sizeof(buf), false);
+	FX_RECV_OP(c, &r, ISCSI_OP_REJECT);
+	CU_ASSERT_EQUAL(r.hdr.raw[2], ISCSI_REJECT_PROTOCOL_ERROR);
+	fx_pdu_free(&r);
+	CU_ASSERT_TRUE(fx_ping(c)); /* the data was drained: still in step */
+	CU_ASSERT(memcmp(vol_at(740), before, sizeof(before)) == 0);
+	CU_ASSERT_EQUAL(fx_submits, 0);
+	fx_stop();
+}
+
+/*
+ * Two Data-Out PDUs for the same first half of an R2T: 4096 bytes arrived,
+ * half the range never did. DataPDUInOrder=Yes makes it a protocol error;
+ * the engine used to count the bytes twice and write the missing half from
+ * its stale buffer.
+ */
+static void test_data_out_overlap(void)
+{
+	struct fx_conn *c = start_session(65536, false, true, 65536, 8192);
+	uint8_t cdb[16], buf[4096];
+
+	fill(buf, sizeof(buf), 10);
+	fx_cdb_rw10(cdb, OP_WRITE10, 760, 8);
+	uint32_t itt = fx_cmd(c, ISCSI_FLAG_FINAL | ISCSI_CMD_WRITE, 4096, cdb, NULL, 0, false);
+	uint32_t ttt = expect_r2t(c, itt, 0, 0, 4096);
+	fx_data_out(c, itt, ttt, 0, 0, buf, 2048, false);
+	fx_data_out(c, itt, ttt, 1, 0, buf, 2048, true); /* offset 0 again, not 2048 */
+	CU_ASSERT_TRUE(fx_wait_eof(c));
+	CU_ASSERT_EQUAL(fx_submits, 0);
+	fx_stop();
+}
+
+/*
+ * A Data-Out naming the TTT of a task that has all its data and executes:
+ * no R2T is outstanding, so it names no transfer (Reject "Invalid PDU
+ * field"); it used to be placed in the buffer the SCSI layer was writing.
+ */
+static void test_data_out_while_executing(void)
+{
+	struct fx_conn *c = start_session(65536, false, true, 65536, 8192);
+	uint8_t cdb[16], buf[2 * FX_BS], junk[FX_BS];
+	struct fx_pdu r;
+
+	fill(buf, sizeof(buf), 11);
+	memset(junk, 0xee, sizeof(junk));
+	fx_hold = true;
+	fx_cdb_rw10(cdb, OP_WRITE10, 780, 2);
+	/* EDTL above the CDB's: the task buffer has room after the data. */
+	uint32_t itt = fx_cmd(c, ISCSI_FLAG_FINAL | ISCSI_CMD_WRITE, 4096, cdb, NULL, 0, false);
+	uint32_t ttt = expect_r2t(c, itt, 0, 0, sizeof(buf));
+	fx_data_out(c, itt, ttt, 0, 0, buf, sizeof(buf), true);
+	CU_ASSERT_TRUE(fx_quiet(c, 100)); /* executing, held */
+	fx_data_out(c, itt, ttt, 0, sizeof(buf), junk, sizeof(junk), true);
+	FX_RECV_OP(c, &r, ISCSI_OP_REJECT);
+	CU_ASSERT_EQUAL(r.hdr.raw[2], ISCSI_REJECT_INVALID_PDU_FIELD);
+	fx_pdu_free(&r);
+	fx_release();
+	CU_ASSERT_EQUAL(expect_rsp(c, itt, NULL), SAM_STAT_GOOD);
+	CU_ASSERT(memcmp(vol_at(780), buf, sizeof(buf)) == 0);
+	fx_stop();
+}
+
 /* ---- CmdSN (RFC 7143 4.2.2.1) ---- */
 
 static const uint8_t tur[16]; /* TEST UNIT READY */
@@ -459,6 +606,11 @@ int main(void)
 	    !CU_add_test(s, "WRITE solicited by R2T", test_write_r2t) ||
 	    !CU_add_test(s, "Data-Out DataSN error", test_write_datasn_error) ||
 	    !CU_add_test(s, "Data-Out unknown TTT", test_data_out_unknown_ttt) ||
+	    !CU_add_test(s, "WRITE with a short EDTL", test_write_edtl_short) ||
+	    !CU_add_test(s, "WRITE without the W bit", test_write_no_wbit) ||
+	    !CU_add_test(s, "immediate data over EDTL", test_write_imm_over_edtl) ||
+	    !CU_add_test(s, "Data-Out overlapping", test_data_out_overlap) ||
+	    !CU_add_test(s, "Data-Out while executing", test_data_out_while_executing) ||
 	    !CU_add_test(s, "CmdSN window and gap", test_cmdsn_window) ||
 	    !CU_add_test(s, "MaxCmdSN on completion", test_maxcmdsn_grows_on_completion) ||
 	    !CU_add_test(s, "CmdSN window closed", test_cmdsn_window_closed) ||

@@ -519,6 +519,164 @@ static void test_pdu_too_long(void)
 
 /* ---- logout ---- */
 
+/*
+ * A failed login whose Login Response cannot be written yet (the initiator
+ * does not read), then a SCSI Command on the same stream: the connection has
+ * no session and must read nothing more. The engine used to dispatch the
+ * command to the full feature phase with no session: a NULL dereference
+ * (found by fuzz_pdu's kind of traffic, minimised to this).
+ */
+static void raw_login(int fd, uint8_t flags, const char *text)
+{
+	uint8_t pdu[ISCSI_BHS_LEN + 256] = {0};
+	struct iscsi_bhs_login_req *q = (void *)pdu;
+	size_t len = text ? strlen(text) + 1 : 0;
+
+	q->opcode = ISCSI_OP_LOGIN_REQ | ISCSI_OP_IMMEDIATE;
+	q->flags = flags;
+	q->isid[0] = 0x80;
+	put_be32(q->itt, 1);
+	put_be32(q->cmdsn, 1);
+	iscsi_bhs_set_dlength((struct iscsi_bhs *)(void *)q, (uint32_t)len);
+	if (len)
+		memcpy(pdu + ISCSI_BHS_LEN, text, len);
+	size_t total = ISCSI_BHS_LEN + len + ISCSI_PAD(len);
+	CU_ASSERT_EQUAL(write(fd, pdu, total), (ssize_t)total);
+}
+
+static void test_login_fail_unread(void)
+{
+	struct tgt_config cfg;
+	int sv[2], small = 4096;
+	uint8_t cmd[ISCSI_BHS_LEN] = {0}, buf[65536];
+	bool eof = false;
+	size_t got = 0, last_login_fail = 0, pdus_after = 0;
+
+	fx_config(&cfg);
+	fx_start(&cfg, NULL);
+	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	/* The target's side takes little: its answers back up quickly. */
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	atomic_fetch_add(&fx_tgt->nconns, 1);
+	tgt_conn_start(&fx_tgt->workers[0], sv[0]);
+
+	/* C bit, no text: each is answered by an empty Login Response, unread. */
+	raw_login(sv[1], ISCSI_LOGIN_CONTINUE | ISCSI_STAGE_OPERATIONAL,
+		  "InitiatorName=iqn.2026-11.org.test:host1");
+	for (int i = 0; i < 300; i++) {
+		raw_login(sv[1], ISCSI_LOGIN_CONTINUE | ISCSI_STAGE_OPERATIONAL, NULL);
+		fx_run(2);
+	}
+	/* T and C both: the login fails. Then a SCSI Command. */
+	raw_login(sv[1], ISCSI_LOGIN_TRANSIT | ISCSI_LOGIN_CONTINUE | ISCSI_STAGE_OPERATIONAL,
+		  NULL);
+	cmd[0] = ISCSI_OP_SCSI_CMD;
+	cmd[1] = ISCSI_FLAG_FINAL;
+	CU_ASSERT_EQUAL(write(sv[1], cmd, sizeof(cmd)), (ssize_t)sizeof(cmd));
+	fx_run(50);
+
+	/* Now read everything: Login Responses, the failure last, then the end. */
+	for (unsigned spins = 0; !eof && spins < FX_STEPS; spins++) {
+		ssize_t n =
+		    read(sv[1], buf + got % ISCSI_BHS_LEN, ISCSI_BHS_LEN - got % ISCSI_BHS_LEN);
+		if (n > 0) {
+			got += (size_t)n;
+			if (got % ISCSI_BHS_LEN == 0) {
+				CU_ASSERT_EQUAL(buf[0] & ISCSI_OP_MASK, ISCSI_OP_LOGIN_RSP);
+				if (last_login_fail)
+					pdus_after++;
+				if (buf[36] != 0)
+					last_login_fail = got;
+			}
+			continue;
+		}
+		if (n == 0)
+			eof = true;
+		else
+			fx_run(2);
+	}
+	CU_ASSERT_TRUE(eof);
+	CU_ASSERT_NOT_EQUAL(last_login_fail, 0);
+	CU_ASSERT_EQUAL(pdus_after, 0);
+	close(sv[1]);
+	fx_stop();
+}
+
+/*
+ * NOP-Out pings with data, immediate (outside the CmdSN window), while the
+ * initiator reads none of the echoes: the target stops reading once its
+ * queue holds TX_BACKLOG_MAX bytes (16 MiB) instead of copying every echo
+ * (it used to hold up to 4096 x MaxRecvDataSegmentLength, then close with
+ * ENOMEM). Once the echoes are read, the session goes on.
+ */
+static void test_nop_flood_backpressure(void)
+{
+	struct tgt_config cfg;
+	struct fx_params p;
+	static uint8_t pdu[ISCSI_BHS_LEN + 262144];
+	uint32_t dlen;
+	uint64_t written = 0, sent = 0;
+	unsigned slot = FX_MAXC, idle = 0;
+
+	fx_config(&cfg);
+	fx_start(&cfg, NULL);
+	fx_params_default(&p);
+	p.mrdsl = 262144;
+	struct fx_conn *c = fx_session(&p);
+	dlen = UTIL_MIN(cfg.max_recv_dsl, 262144u);
+	/* Detach c: the fixture must not read for it while we flood. */
+	for (unsigned i = 0; i < FX_MAXC; i++)
+		if (fx_conns[i] == c)
+			slot = i;
+	CU_ASSERT_FATAL(slot < FX_MAXC);
+	fx_conns[slot] = NULL;
+	memset(pdu, 0x5a, sizeof(pdu));
+	struct iscsi_bhs_nop *h = (void *)pdu;
+	memset(h, 0, sizeof(*h));
+	h->opcode = ISCSI_OP_NOP_OUT | ISCSI_OP_IMMEDIATE;
+	h->flags = ISCSI_FLAG_FINAL;
+	put_be32(h->ttt, ISCSI_RSVD_TAG);
+	iscsi_bhs_set_dlength((struct iscsi_bhs *)(void *)pdu, dlen);
+	size_t plen = ISCSI_BHS_LEN + dlen;
+	size_t off = 0;
+	/* Write until the target has read nothing for a while (or 128 MiB). */
+	while (written < (128u << 20) && idle < 200) {
+		if (off == 0) {
+			put_be32(h->itt, c->itt++);
+			put_be32(h->sn, c->cmdsn);
+		}
+		ssize_t n = write(c->fd, pdu + off, plen - off);
+		if (n > 0) {
+			written += (uint64_t)n;
+			off += (size_t)n;
+			if (off == plen) {
+				off = 0;
+				sent++;
+			}
+			idle = 0;
+			continue;
+		}
+		CU_ASSERT_FATAL(n < 0 && (errno == EAGAIN || errno == EINTR));
+		idle++;
+		fx_run(2);
+	}
+	CU_ASSERT(written < (64u << 20)); /* 16 MiB queued + socket buffers */
+	fx_conns[slot] = c;
+	/* The rest of a PDU cut short, then every echo, then a ping. */
+	if (off)
+		CU_ASSERT_TRUE(fx_write(c, pdu + off, plen - off));
+	uint64_t echoes = 0, want = sent + (off ? 1 : 0);
+	struct fx_pdu r;
+	while (echoes < want && fx_recv(c, &r)) {
+		echoes += fx_op(&r) == ISCSI_OP_NOP_IN && r.len == dlen;
+		fx_pdu_free(&r);
+	}
+	CU_ASSERT_EQUAL(echoes, want);
+	CU_ASSERT_TRUE(fx_ping(c));
+	fx_stop();
+}
+
 static void test_logout_waits_for_tasks(void)
 {
 	struct tgt_config cfg;
@@ -620,6 +778,8 @@ int main(void)
 	    !CU_add_test(s, "SendTargets split by C bit", test_sendtargets_split) ||
 	    !CU_add_test(s, "unknown opcode rejected", test_unknown_opcode) ||
 	    !CU_add_test(s, "PDU above MaxRecvDSL", test_pdu_too_long) ||
+	    !CU_add_test(s, "failed login, answer unread", test_login_fail_unread) ||
+	    !CU_add_test(s, "NOP-Out flood: backpressure", test_nop_flood_backpressure) ||
 	    !CU_add_test(s, "logout waits for tasks", test_logout_waits_for_tasks) ||
 	    !CU_add_test(s, "session reinstatement", test_reinstatement)) {
 		CU_cleanup_registry();
