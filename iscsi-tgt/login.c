@@ -182,6 +182,9 @@ static int login_first(struct tgt_conn *c, struct tgt_login *l, const struct isc
 
 	if (!ini || !ini[0])
 		return login_fail(c, ISCSI_LS_MISSING_PARAMETER, "no InitiatorName");
+	/* A space or a control character would reach logs, ACLs and the APTPL file. */
+	if (!iscsi_name_ok(ini, strlen(ini)))
+		return login_fail(c, ISCSI_LS_INITIATOR_ERROR, "malformed InitiatorName");
 	if (type && strcmp(type, "Discovery") == 0) {
 		l->discovery = true;
 	} else if (type && strcmp(type, "Normal") != 0) {

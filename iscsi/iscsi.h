@@ -202,6 +202,16 @@ int iscsi_text_parse(char *buf, size_t len, struct iscsi_kv *kv, size_t max, siz
 /* Value of \p key in \p kv (first occurrence), or NULL. */
 const char *iscsi_kv_get(const struct iscsi_kv *kv, size_t n, const char *key);
 
+/*
+ * Could \p len bytes at \p s be an iSCSI name (RFC 7143 4.2.7, RFC 3722)?
+ * 1 to 223 bytes, none a space or a control character. Deliberately no
+ * stricter: real initiators use names (underscores, upper case) that the
+ * stringprep profile would normalise or refuse, and refusing them would
+ * lock those hosts out; what must never pass is what breaks logs and
+ * line-based state files.
+ */
+bool iscsi_name_ok(const char *s, size_t len);
+
 /* A growing text data segment under construction. */
 struct iscsi_text {
 	char *buf;

@@ -65,6 +65,16 @@ const char *iscsi_kv_get(const struct iscsi_kv *kv, size_t n, const char *key)
 	return NULL;
 }
 
+bool iscsi_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len >= ISCSI_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
 int iscsi_text_number(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

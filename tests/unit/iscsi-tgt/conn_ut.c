@@ -207,6 +207,17 @@ static void test_login_failures(void)
 	CU_ASSERT_TRUE(fx_wait_eof(c));
 	fx_conn_close(c);
 
+	/* An InitiatorName with a line break: 0x0200 Initiator error, nothing else done. */
+	c = fx_connect();
+	iscsi_text_free(&t);
+	iscsi_text_init(&t);
+	iscsi_text_add(&t, "InitiatorName", "iqn.2026-11.org.test:a\nreg 0x1 x");
+	iscsi_text_add(&t, "SessionType", "Normal");
+	iscsi_text_add(&t, "TargetName", "%s", FX_IQN);
+	CU_ASSERT_EQUAL(login_raw(c, &t), ISCSI_LS_INITIATOR_ERROR);
+	CU_ASSERT_TRUE(fx_wait_eof(c));
+	fx_conn_close(c);
+
 	/* TSIH of a session that does not exist: 0x020a (RFC 7143 11.13.5). */
 	c = fx_connect();
 	c->tsih = 0x1234;

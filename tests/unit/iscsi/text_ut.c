@@ -135,6 +135,22 @@ static void test_kv_get(void)
 	CU_ASSERT_PTR_NULL(iscsi_kv_get(kv, 0, "A"));
 }
 
+/* iSCSI names: what real initiators send passes; spaces, controls and overlong names do not. */
+static void test_name_ok(void)
+{
+	char longname[ISCSI_NAME_MAX + 1];
+
+	CU_ASSERT_TRUE(iscsi_name_ok("iqn.1991-05.com.microsoft:Host_01.corp", 38));
+	CU_ASSERT_TRUE(iscsi_name_ok("eui.02004567A425678D", 20));
+	CU_ASSERT_FALSE(iscsi_name_ok("", 0));
+	CU_ASSERT_FALSE(iscsi_name_ok("iqn.a b", 7));
+	CU_ASSERT_FALSE(iscsi_name_ok("iqn.a\nb", 7));
+	CU_ASSERT_FALSE(iscsi_name_ok("iqn.a\x7f", 6));
+	memset(longname, 'a', sizeof(longname));
+	CU_ASSERT_TRUE(iscsi_name_ok(longname, ISCSI_NAME_MAX - 1)); /* 223 bytes */
+	CU_ASSERT_FALSE(iscsi_name_ok(longname, ISCSI_NAME_MAX));
+}
+
 static void test_text_add(void)
 {
 	struct iscsi_text t;
@@ -212,8 +228,8 @@ int main(void)
 	    !CU_add_test(s, "parse value length", test_parse_value_length) ||
 	    !CU_add_test(s, "parse too many pairs", test_parse_too_many) ||
 	    !CU_add_test(s, "parse empty and padding", test_parse_empty_and_padding) ||
-	    !CU_add_test(s, "kv get", test_kv_get) || !CU_add_test(s, "text add", test_text_add) ||
-	    !CU_add_test(s, "number", test_number)) {
+	    !CU_add_test(s, "kv get", test_kv_get) || !CU_add_test(s, "name ok", test_name_ok) ||
+	    !CU_add_test(s, "text add", test_text_add) || !CU_add_test(s, "number", test_number)) {
 		CU_cleanup_registry();
 		return 1;
 	}
