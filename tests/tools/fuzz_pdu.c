@@ -101,6 +101,7 @@ static void vlog(const char *fmt, ...)
 	va_end(ap);
 }
 
+#include "tool_wire.h"
 #include "fuzz_pdu_wire.h"
 #include "fuzz_pdu_login.h"
 #include "fuzz_pdu_gen.h"

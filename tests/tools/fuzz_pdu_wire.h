@@ -76,14 +76,6 @@ static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
 	return crc;
 }
 
-static void put_digest(uint8_t *p, uint32_t crc)
-{
-	p[0] = (uint8_t)crc;
-	p[1] = (uint8_t)(crc >> 8);
-	p[2] = (uint8_t)(crc >> 16);
-	p[3] = (uint8_t)(crc >> 24);
-}
-
 /* ---- connections ---- */
 struct r2t {
 	uint32_t itt, ttt, off, len;
@@ -121,14 +113,6 @@ struct rpdu {
 	uint32_t dlen;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int tcp_connect(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g_opt.port)};
@@ -164,24 +148,6 @@ static void conn_close(struct conn *c)
 	c->rlen = 0;
 	c->nr2t = 0;
 	c->nrecent = 0;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* How a PDU is put on the wire, beyond its BHS and data. */
@@ -461,22 +427,6 @@ static void text_add(struct text *t, const char *key, const char *val)
 
 	if (n > 0 && t->len + (uint32_t)n + 1 <= sizeof(t->buf))
 		t->len += (uint32_t)n + 1;
-}
-
-static const char *text_get(const uint8_t *data, uint32_t len, const char *key)
-{
-	size_t klen = strlen(key);
-	uint32_t off = 0;
-
-	while (off < len) {
-		const char *kv = (const char *)data + off;
-		size_t n = strnlen(kv, len - off);
-
-		if (n > klen && strncmp(kv, key, klen) == 0 && kv[klen] == '=')
-			return kv + klen + 1;
-		off += (uint32_t)n + 1;
-	}
-	return NULL;
 }
 
 static void put_lun(uint8_t *p, uint64_t lun)

@@ -106,6 +106,7 @@ static void vlog(const char *fmt, ...)
 	va_end(ap);
 }
 
+#include "tool_wire.h"
 #include "robust_wire.h"
 /* ---- reactions ---- */
 enum reaction {
