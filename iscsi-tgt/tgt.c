@@ -78,7 +78,6 @@ struct tgt *tgt_create(const struct tgt_config *cfg, struct util_reactor **react
 	if (!t || nreactors == 0)
 		goto err;
 	t->cfg = *cfg;
-	t->scsi_ops = &engine_scsi_ops;
 	t->workers = calloc(nreactors, sizeof(*t->workers));
 	if (!t->workers)
 		goto err;
@@ -128,7 +127,7 @@ int tgt_target_add(struct tgt *t, struct vol *vol, const char *alias,
 	tg->lu.lun = 0;
 	tg->lu.vol = vol;
 	tg->lu.target = tg;
-	tg->lu.scsi_ops = t->scsi_ops;
+	tg->lu.scsi_ops = &engine_scsi_ops;
 	atomic_init(&tg->refs, 1);
 	atomic_init(&tg->lu.wce, true);
 	atomic_init(&tg->lu.d_sense, false);

@@ -292,10 +292,9 @@ struct tgt_portal {
  * The engine services the device server (scsi_*.c) uses beyond a task's own
  * LU: the reactors' pacing ticks and cross-thread messages, references to
  * and access rules of the engine's other targets, and the count of work
- * tgt_shutdown() waits for. tgt_create() installs the engine's own, and
- * tgt_target_add() hands them to each LU (tgt_lu.scsi_ops). A unit test of
- * the device server may leave them NULL
- * (a sanitize then runs unpaced and uncounted, a compare-and-write waiter is
+ * tgt_shutdown() waits for. tgt_target_add() gives each LU the engine's
+ * own (tgt_lu.scsi_ops). A unit test of the device server may leave them
+ * NULL (a sanitize then runs unpaced and uncounted, a compare-and-write waiter is
  * resumed on the releasing thread, an EXTENDED COPY reaches only the task's
  * own LU) or install stubs. Constant once commands run; read by any thread.
  */
@@ -311,7 +310,6 @@ struct tgt_scsi_ops {
 
 struct tgt {
 	struct tgt_config cfg;
-	const struct tgt_scsi_ops *scsi_ops;
 	struct tgt_worker *workers;
 	unsigned nworkers;
 	atomic_uint next_worker;

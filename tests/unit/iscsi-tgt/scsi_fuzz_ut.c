@@ -508,7 +508,6 @@ static int fz_init(void)
 	atomic_init(&fz_target2.refs, 1);
 	atomic_init(&fx_target.refs, 2);
 	pthread_rwlock_init(&fz_engine.targets_lock, NULL);
-	fz_engine.scsi_ops = &fz_ops;
 	fx_target.lu.scsi_ops = &fz_ops; /* as tgt_target_add() does */
 	fz_target2.lu.scsi_ops = &fz_ops;
 	TAILQ_INIT(&fz_engine.targets);

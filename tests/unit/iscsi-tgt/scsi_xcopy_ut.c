@@ -65,7 +65,6 @@ static int xc_init(void)
 	xc_target2.lu.target = &xc_target2;
 	atomic_init(&xc_target2.refs, 1);
 	pthread_rwlock_init(&xc_engine.targets_lock, NULL);
-	xc_engine.scsi_ops = &xc_ops;
 	fx_target.lu.scsi_ops = &xc_ops; /* as tgt_target_add() does */
 	TAILQ_INIT(&xc_engine.targets);
 	atomic_init(&fx_target.refs, 2);
